@@ -1,0 +1,69 @@
+// Command nook launches Linux desktop apps in sandboxes.
+//
+// This package is the CLI only: one file per subcommand, flag parsing and
+// output. The logic lives in the library packages.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nook-sandbox/nook/sandbox"
+)
+
+// exitError carries an exit status to main. Commands return it when the
+// status matters (an app's exit code, 125 for nook's own errors).
+type exitError struct {
+	code int
+	err  error // nil when there is nothing to print
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "nook",
+		Short: "Run Linux desktop apps in sandboxes",
+		Long: `nook runs Linux desktop apps in sandboxes described by TOML profiles.
+
+A profile says what an app is (command, image) and what it may reach
+(display, audio, devices, network, files, syscalls, CPU and memory).
+nook turns it into a namespaced, seccomp-filtered sandbox.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	for _, add := range subcommands {
+		root.AddCommand(add())
+	}
+	return root
+}
+
+// subcommands is filled by each subcommand's file, in its init function.
+var subcommands []func() *cobra.Command
+
+func main() {
+	if sandbox.IsInit() {
+		os.Exit(sandbox.Init())
+	}
+	if err := newRootCommand().Execute(); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil {
+				fmt.Fprintln(os.Stderr, "nook:", ee.err)
+			}
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "nook:", err)
+		os.Exit(125)
+	}
+}
