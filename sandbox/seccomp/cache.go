@@ -1,0 +1,158 @@
+package seccomp
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// cacheFormat names what a cached program depends on besides the policy and
+// libseccomp: bump it whenever Compile's output for a given policy changes.
+const cacheFormat = "nook-seccomp-bpf-v2"
+
+// CompileCached is [Compile] with a cache in cacheDir, because libseccomp
+// takes milliseconds to build a policy the size of [Default] and launching
+// must stay fast. A program is keyed by a SHA-256 of the JSON-encoded policy,
+// the libseccomp version, the architecture and nook's compiler version, and
+// stored with a checksum: a file that fails it is compiled again, never
+// installed.
+//
+// A filter read from the cache is trusted with the sandbox, so cacheDir must
+// be writable by the caller alone: CompileCached creates it (mode 0700) if
+// missing and refuses one not owned by the effective uid or writable by group
+// or others, and entries not owned by the effective uid. Entries are written
+// to a temporary file, synced and renamed into place, so readers never see a
+// partial one; concurrent writers of one entry write the same bytes. Failing
+// to store an entry is not an error (the program is returned); nothing is
+// ever removed from cacheDir.
+func CompileCached(s *specs.LinuxSeccomp, cacheDir string) ([]byte, error) {
+	if err := validate(s); err != nil {
+		return nil, fmt.Errorf("compile seccomp policy: %w", err)
+	}
+	key, err := cacheKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("compile seccomp policy: %w", err)
+	}
+	if err := trustedDir(cacheDir); err != nil {
+		return nil, fmt.Errorf("seccomp cache: %w", err)
+	}
+	path := filepath.Join(cacheDir, hex.EncodeToString(key[:])+".bpf")
+	if prog, err := readEntry(path, key); err == nil {
+		return prog, nil
+	}
+	prog, err := Compile(s)
+	if err != nil {
+		return nil, err
+	}
+	_ = writeEntry(cacheDir, path, key, prog) // the cache is an optimisation
+	return prog, nil
+}
+
+func cacheKey(s *specs.LinuxSeccomp) ([sha256.Size]byte, error) {
+	policy, err := json.Marshal(s)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	major, minor, micro := libseccomp.GetLibraryVersion()
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\nlibseccomp %d.%d.%d\n", cacheFormat, runtime.GOARCH, major, minor, micro)
+	h.Write(policy)
+	return [sha256.Size]byte(h.Sum(nil)), nil
+}
+
+// checksum is stored after the program: SHA-256 of key and program.
+func checksum(key [sha256.Size]byte, prog []byte) []byte {
+	h := sha256.New()
+	h.Write(key[:])
+	h.Write(prog)
+	return h.Sum(nil)
+}
+
+// trustedDir creates dir (0700) if missing and checks that only the
+// effective uid can write it.
+func trustedDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("%s is not a directory", dir)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s is owned by uid %d, not by uid %d", dir, st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("%s is writable by group or others (mode %#o)", dir, st.Mode&0o777)
+	}
+	return nil
+}
+
+var errBadEntry = errors.New("bad cache entry")
+
+// readEntry returns the program stored at path if the entry is a regular
+// file of the effective uid and passes its checksum.
+func readEntry(path string, key [sha256.Size]byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() || st.Size > sha256.Size+unix.BPF_MAXINSNS*sockFilterSize {
+		return nil, errBadEntry
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	n := len(data) - sha256.Size
+	if n <= 0 || n%sockFilterSize != 0 {
+		return nil, errBadEntry
+	}
+	prog, sum := data[:n], data[n:]
+	if !bytes.Equal(sum, checksum(key, prog)) {
+		return nil, errBadEntry
+	}
+	return prog, nil
+}
+
+// writeEntry stores prog at path atomically.
+func writeEntry(dir, path string, key [sha256.Size]byte, prog []byte) (err error) {
+	tmp, err := os.CreateTemp(dir, ".tmp-*.bpf")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(append(bytes.Clone(prog), checksum(key, prog)...)); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
