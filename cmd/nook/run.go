@@ -1,0 +1,109 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nook-sandbox/nook/plan"
+	"github.com/nook-sandbox/nook/profiles"
+	"github.com/nook-sandbox/nook/sandbox"
+	"github.com/nook-sandbox/nook/sandbox/seccomp"
+)
+
+func init() { subcommands = append(subcommands, newRunCommand) }
+
+func newRunCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run NAME[@VERSION]|FILE.toml [-- ARGS...]",
+		Short: "Run an app in a sandbox",
+		Long: `Run an app in a sandbox made from its profile.
+
+NAME is looked up in ./NAME.toml, $XDG_CONFIG_HOME/nook/profiles,
+/etc/nook/profiles and the built-in profiles; a path ending in .toml is
+read directly. ARGS after -- are appended to the profile's command.
+
+The app's standard streams are nook's. Signals sent to nook (INT, TERM,
+HUP, QUIT, USR1, USR2, WINCH) are passed to the app. nook exits with the
+app's exit status, 128+N when the app was killed by signal N, 125 when nook
+itself failed, 126 when the command cannot be executed and 127 when it is
+not found.
+
+Run as root, nook runs the app as $SUDO_UID/$SUDO_GID, or as nobody
+(65534) when those are unset: never as root.`,
+		Example: `  nook run xclock
+  nook run ./myapp.toml
+  nook run xterm -- -e top`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := run(args[0], args[1:])
+			if err != nil || code != 0 {
+				return &exitError{code: code, err: err}
+			}
+			return nil
+		},
+	}
+}
+
+// run launches ref with args and returns nook's exit status.
+func run(ref string, args []string) (int, error) {
+	pl, err := compile(ref, args)
+	if err != nil {
+		return 125, err
+	}
+	for _, w := range pl.Warnings {
+		fmt.Fprintln(os.Stderr, "nook: warning:", w)
+	}
+	var filter []byte
+	if pol := pl.Spec.Linux.Seccomp; pol != nil {
+		if filter, err = seccomp.CompileCached(pol, cacheDir()); err != nil {
+			return 125, fmt.Errorf("compiling seccomp filter for %s: %w", pl.App, err)
+		}
+	}
+	code, err := sandbox.Run(pl, filter, sandbox.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	var ee *sandbox.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code, ee.Err
+	}
+	return code, err
+}
+
+// compile finds the profile ref, probes the host and compiles the plan.
+// It also creates the app's persistent home: the plan binds it.
+func compile(ref string, args []string) (*sandbox.Plan, error) {
+	prof, err := profiles.DefaultSearchPath().Find(ref)
+	if err != nil {
+		return nil, err
+	}
+	host, err := plan.ProbeHost(prof, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := plan.Compile(prof, host, args)
+	if err != nil {
+		return nil, err
+	}
+	if prof.Filesystem.Home != profiles.Ephemeral {
+		if _, err := host.PrepareHome(prof.ID()); err != nil {
+			return nil, err
+		}
+	}
+	return pl, nil
+}
+
+// cacheDir is where nook keeps derived data it can rebuild (compiled
+// seccomp filters).
+func cacheDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/cache/nook"
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return d + "/nook"
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return h + "/.cache/nook"
+	}
+	return ""
+}

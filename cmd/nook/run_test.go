@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nook-sandbox/nook/sandbox/sandboxtest"
+)
+
+// e2e is a scratch directory holding the probe and profiles for the nook
+// binary under test.
+type e2e struct {
+	t    *testing.T
+	nook string
+	dir  string
+	env  []string
+}
+
+func newE2E(t *testing.T) *e2e {
+	t.Helper()
+	dir := sandboxtest.ScratchDir(t)
+	probe, err := os.ReadFile(sandboxtest.Probe(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "probe"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "probe", "probe"), probe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
+	return &e2e{t: t, nook: sandboxtest.Nook(t), dir: dir, env: env}
+}
+
+// profile writes a profile running the probe with args and returns its path.
+func (e *e2e) profile(name, extra string, command ...string) string {
+	e.t.Helper()
+	q := make([]string, len(command))
+	for i, c := range command {
+		q[i] = strconv.Quote(c)
+	}
+	body := fmt.Sprintf("name = %q\ncommand = [%s]\n%s\n[filesystem]\nhome = \"ephemeral\"\n[[filesystem.mounts]]\nsource = %q\ntarget = \"/probe\"\n",
+		name, strings.Join(q, ", "), extra, filepath.Join(e.dir, "probe"))
+	path := filepath.Join(e.dir, name+".toml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+func (e *e2e) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(e.nook, args...)
+	cmd.Env = e.env
+	return cmd
+}
+
+// run runs nook and returns its exit code and stderr.
+func (e *e2e) run(args ...string) (int, string) {
+	e.t.Helper()
+	cmd := e.command(args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		e.t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+func TestRunExitCodes(t *testing.T) {
+	e := newE2E(t)
+	notExec := filepath.Join(e.dir, "probe", "not-executable")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(e.dir, "bad.toml")
+	os.WriteFile(bad, []byte("name = \"bad\"\ncommand = [\"/bin/true\"]\ncomand = 1\n"), 0o644)
+	for _, tc := range []struct {
+		name    string
+		profile string
+		want    int
+		stderr  string
+	}{
+		{"status", e.profile("exit3", "", "/probe/probe", "exit", "3"), 3, ""},
+		{"success", e.profile("true", "", "/bin/true"), 0, ""},
+		{"killed by signal", e.profile("selfkill", "", "/bin/sh", "-c", "kill -9 $$"), 128 + 9, ""},
+		{"not found", e.profile("missing", "", "/no/such/command"), 127, "not found"},
+		{"not found on PATH", e.profile("missing2", "", "no-such-command"), 127, "not found"},
+		{"not executable", e.profile("noexec", "", "/probe/not-executable"), 126, "cannot be executed"},
+		{"bad profile", bad, 125, "bad.toml:3"},
+		{"no such profile", "no-such-profile", 125, "no-such-profile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := e.run("run", tc.profile)
+			if code != tc.want {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.want, stderr)
+			}
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr %q does not mention %q", stderr, tc.stderr)
+			}
+			if tc.want >= 125 && strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+				t.Errorf("error is not one line:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// startSleeper starts nook running the probe's sleep and waits until the
+// app is up. It returns the command and the host pids of init and the app.
+func (e *e2e) startSleeper() (*exec.Cmd, int, int) {
+	t := e.t
+	t.Helper()
+	cmd := e.command("run", e.profile("sleeper", "", "/probe/probe", "sleep", "60"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("sleeper did not start: %q %v", line, err)
+	}
+	initPID := childOf(t, cmd.Process.Pid)
+	return cmd, initPID, childOf(t, initPID)
+}
+
+// childOf returns the first child of pid, whichever thread created it.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.Atoi(f[0])
+			return n
+		}
+	}
+	t.Fatalf("process %d has no child", pid)
+	return 0
+}
+
+func gone(pid int, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return true
+		}
+		if i := bytes.LastIndexByte(b, ')'); i > 0 && bytes.HasPrefix(b[i+1:], []byte(" Z")) {
+			return true // a zombie waiting for the test to reap it
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+func TestRunForwardsSignals(t *testing.T) {
+	e := newE2E(t)
+	cmd, _, app := e.startSleeper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("after SIGTERM nook exited %d (%v), want %d", code, err, 128+int(syscall.SIGTERM))
+	}
+	if !gone(app, 2*time.Second) {
+		t.Errorf("app %d still runs", app)
+	}
+}
+
+// Invariant 7: when the launcher is SIGKILLed, the sandbox dies with it and
+// nothing stays mounted or running.
+func TestKilledLauncherLeavesNothing(t *testing.T) {
+	e := newE2E(t)
+	before := mountTable(t)
+	cmd, initPID, app := e.startSleeper()
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	if ns == self {
+		t.Fatalf("app shares the test's mount namespace %s", ns)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if !gone(initPID, 3*time.Second) || !gone(app, 3*time.Second) {
+		t.Fatalf("sandbox survived its launcher: init %d app %d", initPID, app)
+	}
+	// No process is left in the sandbox's mount namespace.
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if l, err := os.Readlink("/proc/" + p.Name() + "/ns/mnt"); err == nil && l == ns {
+			t.Errorf("process %s still lives in the sandbox's mount namespace %s", p.Name(), ns)
+		}
+	}
+	if after := mountTable(t); after != before {
+		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// Nothing left under the runtime or cache dirs but what is meant to stay.
+	entries, _ := filepath.Glob(filepath.Join(e.dir, "data", "nook", "*"))
+	for _, p := range entries {
+		if filepath.Base(p) != "homes" {
+			t.Errorf("leftover %s", p)
+		}
+	}
+}
+
+func mountTable(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
