@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bench/launch.sh — launch latency of `nook run` against bubblewrap, both
+# starting /bin/true in fresh user, mount, pid, ipc, uts, net and cgroup
+# namespaces with equivalent read-only binds of the host image, a new
+# session and death with the parent. nook also loads a seccomp filter,
+# drops every capability and masks host secrets.
+#
+# Usage: bench/launch.sh [NOOK_BINARY]   (run as root: it benchmarks as root
+# and as the unprivileged user nooktest). Needs hyperfine and bubblewrap
+# (scripts/deps test installs them). Prints hyperfine's table and the ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+nook=${1:-}
+if [ -z "$nook" ]; then
+	go build -o /tmp/nook-bench ./cmd/nook
+	nook=/tmp/nook-bench
+fi
+dir=$(mktemp -d /tmp/nook-bench.XXXXXX)
+chmod 755 "$dir"
+cp "$nook" "$dir/nook"
+trap 'rm -rf "$dir"' EXIT
+cat >"$dir/true.toml" <<'TOML'
+name = "bench"
+command = ["/bin/true"]
+[filesystem]
+home = "ephemeral"
+TOML
+
+# bwrap with the same file system nook builds for image = "host".
+bwrap_args=(--unshare-all --new-session --die-with-parent --ro-bind /usr /usr --ro-bind /etc /etc)
+for d in /bin /sbin /lib /lib32 /lib64 /libx32; do
+	if [ -L "$d" ]; then bwrap_args+=(--symlink "$(readlink "$d")" "$d")
+	elif [ -d "$d" ]; then bwrap_args+=(--ro-bind "$d" "$d"); fi
+done
+bwrap_args+=(--proc /proc --dev /dev --tmpfs /tmp --tmpfs /run --tmpfs /var --tmpfs /home /bin/true)
+
+as() { # as USER COMMAND...: a command line for hyperfine
+	if [ "$1" = root ]; then shift; printf '%q ' "$@"; else local u=$1; shift; printf 'runuser -u %s -- %s' "$u" "$(printf '%q ' "$@")"; fi
+}
+
+id nooktest >/dev/null 2>&1 || useradd --create-home nooktest
+for user in root nooktest; do
+	echo "== as $user"
+	# warm the seccomp filter cache once
+	if [ "$user" = root ]; then "$dir/nook" run "$dir/true.toml"; else runuser -u nooktest -- "$dir/nook" run "$dir/true.toml"; fi
+	hyperfine -N --warmup 20 --runs 300 --export-json "$dir/$user.json" \
+		-n "nook run" "$(as $user "$dir/nook" run "$dir/true.toml")" \
+		-n "bwrap" "$(as $user bwrap "${bwrap_args[@]}")"
+	python3 - "$dir/$user.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+n, b = r["nook run"], r["bwrap"]
+print(f"nook/bwrap mean wall time: {n['mean']*1e3:.2f} ms / {b['mean']*1e3:.2f} ms = {n['mean']/b['mean']:.2f}x")
+print(f"nook/bwrap median:         {n['median']*1e3:.2f} ms / {b['median']*1e3:.2f} ms = {n['median']/b['median']:.2f}x")
+PY
+done
