@@ -409,7 +409,7 @@ func TestHomeAndMounts(t *testing.T) {
 // Invariant 3: every syscall Docker's default profile denies a process
 // without capabilities fails with EPERM or ENOSYS inside a real sandbox.
 func TestSeccompDeniesWhatDockerDenies(t *testing.T) {
-	ref := filepath.Join(sandboxtest.SharedDir(t), "reference", "seccomp", "docker-default.json")
+	ref := seccomptest.Reference(t, "docker-default.json")
 	denied, err := seccomptest.DockerDeniedNoCaps(ref)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"github.com/nook-sandbox/nook/sandbox/sandboxtest"
 )
 
 // DockerDeniedNoCaps returns, sorted, the syscalls of the native
@@ -159,29 +161,15 @@ func SyscallNumber(name string) (uintptr, bool) {
 }
 
 // Reference returns the path of a reference profile (for example
-// "docker-default.json"): shared/reference/seccomp/ beside the repository
-// that holds the test's working directory, found by walking up to go.mod.
+// "docker-default.json") in the project's shared reference data, found by
+// sandboxtest.SharedDir ($NOOK_SHARED, or shared/ beside the repository).
 // A missing file fails the test, never skips it: the invariant must be
 // proven on every run.
 func Reference(tb testing.TB, name string) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatalf("reference seccomp profile: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatalf("reference seccomp profile %s: no go.mod above the working directory; run the test from inside the repository", name)
-		}
-		dir = parent
-	}
-	path := filepath.Join(filepath.Dir(dir), "shared", "reference", "seccomp", name)
+	path := filepath.Join(sandboxtest.SharedDir(tb), "reference", "seccomp", name)
 	if _, err := os.Stat(path); err != nil {
-		tb.Fatalf("reference seccomp profile missing: %v (the shared/ checkout must sit beside the repository)", err)
+		tb.Fatalf("reference seccomp profile missing: %v", err)
 	}
 	return path
 }
