@@ -65,11 +65,13 @@ func probeX11(getenv func(string) string, stat func(string) (fs.FileInfo, error)
 	}
 	d := &X11Display{Number: num, Screen: screen, Socket: X11SocketPath(num)}
 	fi, err := stat(d.Socket)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("DISPLAY=%s: no X server socket at %s: start the X server for :%d, or check that DISPLAY is right",
 			display, d.Socket, num)
-	}
-	if fi.Mode()&fs.ModeSocket == 0 {
+	case err != nil:
+		return nil, fmt.Errorf("DISPLAY=%s: %w", display, err)
+	case fi.Mode()&fs.ModeSocket == 0:
 		return nil, fmt.Errorf("DISPLAY=%s: %s is not a socket: start the X server for :%d, or check that DISPLAY is right",
 			display, d.Socket, num)
 	}
@@ -106,7 +108,7 @@ func ParseDisplay(display string) (number, screen int, err error) {
 	if !ok || strings.Contains(host, "/") {
 		return 0, 0, fmt.Errorf("DISPLAY=%q is not an X display name: set DISPLAY to a local display such as :0", display)
 	}
-	if host != "" && host != "unix" || strings.HasPrefix(rest, ":") {
+	if (host != "" && host != "unix") || strings.HasPrefix(rest, ":") {
 		return 0, 0, fmt.Errorf("DISPLAY=%q is a network display: nook passes only a local X socket into the sandbox, "+
 			"so run nook in the desktop session whose DISPLAY is local, such as :0 (X forwarding with ssh -X is not supported)", display)
 	}
