@@ -8,7 +8,9 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -68,6 +70,9 @@ func Compile(p *profiles.Profile, h *Host, args []string) (*sandbox.Plan, error)
 	}
 	if h.UID == 0 || h.GID == 0 {
 		return nil, errors.New("refusing to plan a sandbox whose app runs as uid or gid 0")
+	}
+	if err := checkHost(h); err != nil {
+		return nil, err
 	}
 	pl := &sandbox.Plan{App: p.ID(), Network: sandbox.Network{Mode: p.Network.Mode}}
 	s := &pl.Spec
@@ -138,6 +143,9 @@ func Compile(p *profiles.Profile, h *Host, args []string) (*sandbox.Plan, error)
 		}
 		src := expandHome(m.Source, h.UserHome)
 		dst := expandHome(m.Target, h.Home)
+		if !path.IsAbs(src) {
+			return nil, fmt.Errorf("%s: filesystem.mounts source %q: the invoking user's home is unknown (HOME is unset); use an absolute path", p.Source, m.Source)
+		}
 		if err := checkTarget(dst); err != nil {
 			return nil, fmt.Errorf("%s: filesystem.mounts target %q: %w", p.Source, m.Target, err)
 		}
@@ -175,8 +183,8 @@ func Compile(p *profiles.Profile, h *Host, args []string) (*sandbox.Plan, error)
 	l := &specs.Linux{
 		UIDMappings:   []specs.LinuxIDMapping{{ContainerID: h.UID, HostID: h.UID, Size: 1}},
 		GIDMappings:   []specs.LinuxIDMapping{{ContainerID: h.GID, HostID: h.GID, Size: 1}},
-		MaskedPaths:   MaskedPaths,
-		ReadonlyPaths: ReadonlyPaths,
+		MaskedPaths:   slices.Clone(MaskedPaths),
+		ReadonlyPaths: slices.Clone(ReadonlyPaths),
 		Resources:     resources(p.Resources),
 	}
 	for _, ns := range []specs.LinuxNamespaceType{specs.UserNamespace, specs.MountNamespace, specs.PIDNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.CgroupNamespace} {
@@ -329,7 +337,7 @@ func resources(r profiles.Resources) *specs.LinuxResources {
 		res.CPU = &specs.LinuxCPU{Cpus: r.CPUSet}
 		if r.CPUs > 0 {
 			period := uint64(100000)
-			quota := int64(r.CPUs * float64(period))
+			quota := int64(math.Round(r.CPUs * float64(period)))
 			res.CPU.Period, res.CPU.Quota = &period, &quota
 		}
 		if r.CPUWeight > 0 {
@@ -343,7 +351,7 @@ func resources(r profiles.Resources) *specs.LinuxResources {
 		set = true
 	}
 	if r.IOWeight > 0 {
-		w := uint16(r.IOWeight)
+		w := BlkioWeightFromIOWeight(r.IOWeight)
 		res.BlockIO = &specs.LinuxBlockIO{Weight: &w}
 		set = true
 	}
@@ -354,24 +362,56 @@ func resources(r profiles.Resources) *specs.LinuxResources {
 }
 
 // SharesFromWeight converts a cgroup v2 CPU weight (1..10000, default 100)
-// to the cgroup v1 shares OCI specs carry (2..262144, default 1024): the
-// inverse of the mapping runc and crun use (weight = 1 + (shares-2) *
-// 9999/262142), so weight 100 becomes 2597 shares.
+// to the cgroup v1 shares OCI specs carry (2..262144): the inverse of the
+// linear mapping runc uses (weight = 1 + (shares-2)*9999/262142), rounded up
+// so that runc maps the result back to w; weight 100 becomes 2598 shares.
 func SharesFromWeight(w uint64) uint64 {
-	return 2 + (w-1)*262142/9999
+	return 2 + ((w-1)*262142+9998)/9999
 }
 
+// BlkioWeightFromIOWeight converts a cgroup v2 IO weight (1..10000) to the
+// cgroup v1 blkio weight OCI specs carry (10..1000), rounding to nearest.
+func BlkioWeightFromIOWeight(w uint64) uint16 {
+	return uint16(10 + ((w-1)*990+9999/2)/9999)
+}
+
+// checkHost refuses host facts that would corrupt the sandbox's passwd or
+// cover its kernel interfaces.
+func checkHost(h *Host) error {
+	for _, name := range []string{h.User, h.Group} {
+		if strings.ContainsAny(name, ":\n\x00") {
+			return fmt.Errorf("user or group name %q cannot be written to /etc/passwd", name)
+		}
+	}
+	if !path.IsAbs(h.Home) {
+		return fmt.Errorf("home %q is not an absolute path", h.Home)
+	}
+	if err := checkTarget(h.Home); err != nil {
+		return fmt.Errorf("home %s %w; run nook as a user whose home is elsewhere", h.Home, err)
+	}
+	return nil
+}
+
+// passwd lists root, the app's user and nobody, each once.
 func passwd(h *Host) string {
-	return fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\n%s:x:%d:%d::%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-		h.User, h.UID, h.GID, h.Home)
+	s := "root:x:0:0:root:/root:/usr/sbin/nologin\n" + fmt.Sprintf("%s:x:%d:%d::%s:/bin/sh\n", h.User, h.UID, h.GID, h.Home)
+	if h.UID != nobody && h.User != "nobody" {
+		s += "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+	}
+	return s
 }
 
+// group lists root, the app's group and nogroup, each once.
 func group(h *Host) string {
 	name := h.Group
 	if name == "" {
 		name = h.User
 	}
-	return fmt.Sprintf("root:x:0:\n%s:x:%d:\nnogroup:x:65534:\n", name, h.GID)
+	s := "root:x:0:\n" + fmt.Sprintf("%s:x:%d:\n", name, h.GID)
+	if h.GID != nobody && name != "nogroup" {
+		s += "nogroup:x:65534:\n"
+	}
+	return s
 }
 
 func envList(env map[string]string) []string {

@@ -98,6 +98,9 @@ func identity(h *Host, getenv func(string) string) error {
 		if err == nil {
 			h.User, h.UserHome = u.Username, u.HomeDir
 		}
+		if grp, err := user.LookupGroupId(strconv.Itoa(os.Getgid())); err == nil {
+			h.Group = grp.Name
+		}
 		if h.User == "" {
 			h.User = getenv("USER")
 		}
@@ -127,6 +130,9 @@ func identity(h *Host, getenv func(string) string) error {
 				return fmt.Errorf("SUDO_UID=%q SUDO_GID=%q are not a usable identity; unset them to run the app as nobody", uid, gid)
 			}
 			h.UID, h.GID, h.User, h.Home, h.UserHome = uint32(n), uint32(g), u.Username, u.HomeDir, u.HomeDir
+			if grp, err := user.LookupGroupId(gid); err == nil {
+				h.Group = grp.Name
+			}
 		} else {
 			h.UID, h.GID, h.User, h.Group, h.Home = nobody, nobody, "nobody", "nogroup", "/home/nobody"
 		}

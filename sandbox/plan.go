@@ -26,7 +26,7 @@ type Plan struct {
 	// ReadonlyPaths, Resources).
 	Spec specs.Spec `json:"spec"`
 
-	// Symlinks are created in the new root before any mount, in order.
+	// Symlinks are created in the new root after Mounts, in order.
 	Symlinks []Symlink `json:"symlinks,omitempty"`
 
 	// Files are written into the sandbox and bind-mounted read-only at
