@@ -209,6 +209,18 @@ func Compile(p *profiles.Profile, h *Host, args []string) (*sandbox.Plan, error)
 	return pl, nil
 }
 
+// Check reports what Compile would refuse in p whatever the host: grants
+// this version does not support, and a seccomp policy that does not load.
+func Check(p *profiles.Profile) error {
+	if err := supported(p); err != nil {
+		return fmt.Errorf("%s: %w", p.Source, err)
+	}
+	if _, err := seccompPolicy(p.Security); err != nil {
+		return fmt.Errorf("%s: %w", p.Source, err)
+	}
+	return nil
+}
+
 // supported refuses grants that are parsed but not implemented yet.
 func supported(p *profiles.Profile) error {
 	no := func(what, fix string) error { return fmt.Errorf("%s is %w; %s", what, ErrUnsupported, fix) }
@@ -386,10 +398,21 @@ func checkHost(h *Host) error {
 	if !path.IsAbs(h.Home) {
 		return fmt.Errorf("home %q is not an absolute path", h.Home)
 	}
-	if err := checkTarget(h.Home); err != nil {
-		return fmt.Errorf("home %s %w; run nook as a user whose home is elsewhere", h.Home, err)
+	if systemPath(h.Home) {
+		return fmt.Errorf("home %s is a system directory the sandbox needs; run the app as a user whose home is under /home", h.Home)
 	}
 	return nil
+}
+
+// systemPath reports whether p is /, or in a directory the sandbox takes
+// from the host image or makes itself, where a home must not be bound.
+func systemPath(p string) bool {
+	for _, sys := range []string{"/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/proc", "/dev", "/sys"} {
+		if p == sys || strings.HasPrefix(p, sys+"/") {
+			return true
+		}
+	}
+	return p == "/"
 }
 
 // passwd lists root, the app's user and nobody, each once.

@@ -110,14 +110,13 @@ func identity(h *Host, getenv func(string) string) error {
 		if h.User == "" || h.UserHome == "" {
 			return fmt.Errorf("cannot tell who you are: uid %d has no passwd entry and USER or HOME is unset", os.Getuid())
 		}
-		h.Home = h.UserHome
+		h.Home = insideHome(h.UserHome, h.User)
 		data := getenv("XDG_DATA_HOME")
-		if data == "" {
+		if !filepath.IsAbs(data) { // the XDG spec says to ignore relative paths
 			data = filepath.Join(h.UserHome, ".local", "share")
 		}
 		h.HomesDir = filepath.Join(data, "nook", "homes")
 	} else {
-		h.HomesDir = "/var/lib/nook/homes"
 		h.UserHome = getenv("HOME")
 		if uid, gid := getenv("SUDO_UID"), getenv("SUDO_GID"); uid != "" && uid != "0" {
 			u, err := user.LookupId(uid)
@@ -129,18 +128,31 @@ func identity(h *Host, getenv func(string) string) error {
 			if err1 != nil || err2 != nil || g == 0 {
 				return fmt.Errorf("SUDO_UID=%q SUDO_GID=%q are not a usable identity; unset them to run the app as nobody", uid, gid)
 			}
-			h.UID, h.GID, h.User, h.Home, h.UserHome = uint32(n), uint32(g), u.Username, u.HomeDir, u.HomeDir
+			h.UID, h.GID, h.User, h.Home, h.UserHome = uint32(n), uint32(g), u.Username, insideHome(u.HomeDir, u.Username), u.HomeDir
 			if grp, err := user.LookupGroupId(gid); err == nil {
 				h.Group = grp.Name
 			}
 		} else {
 			h.UID, h.GID, h.User, h.Group, h.Home = nobody, nobody, "nobody", "nogroup", "/home/nobody"
 		}
+		// One directory per uid, owned by root: homes of different sudo
+		// users never mix, and no user can replace another's.
+		h.HomesDir = filepath.Join("/var/lib/nook/homes", strconv.Itoa(int(h.UID)))
 	}
 	if h.UID == 0 {
 		return fmt.Errorf("refusing to run an app as uid 0")
 	}
 	return nil
+}
+
+// insideHome is the app's home path inside the sandbox: the user's own home
+// path, unless that is a system directory (system accounts' homes such as
+// /usr/sbin), where the sandbox uses /home/NAME instead.
+func insideHome(home, name string) string {
+	if home == "" || !filepath.IsAbs(home) || systemPath(home) {
+		return "/home/" + name
+	}
+	return home
 }
 
 // PrepareHome creates the persistent home of app id if it is missing, owned
@@ -153,8 +165,11 @@ func (h *Host) PrepareHome(id string) (string, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
 		return "", fmt.Errorf("creating home for %s: %w", id, err)
 	}
+	if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("home for %s: %s is not a directory; move it away", id, dir)
+	}
 	if os.Geteuid() == 0 {
-		if err := os.Chown(dir, int(h.UID), int(h.GID)); err != nil {
+		if err := os.Lchown(dir, int(h.UID), int(h.GID)); err != nil {
 			return "", fmt.Errorf("handing %s to uid %d: %w", dir, h.UID, err)
 		}
 	}

@@ -58,13 +58,13 @@ func TestProbeHostRootWithoutSudo(t *testing.T) {
 			want := struct {
 				UID, GID                              uint32
 				User, Group, Home, UserHome, HomesDir string
-			}{65534, 65534, "nobody", "nogroup", "/home/nobody", "/root", "/var/lib/nook/homes"}
+			}{65534, 65534, "nobody", "nogroup", "/home/nobody", "/root", "/var/lib/nook/homes/65534"}
 			got := want
 			got.UID, got.GID, got.User, got.Group, got.Home, got.UserHome, got.HomesDir = h.UID, h.GID, h.User, h.Group, h.Home, h.UserHome, h.HomesDir
 			if got != want {
 				t.Errorf("identity = %+v, want %+v", got, want)
 			}
-			if h.AppHome("probe@v2") != "/var/lib/nook/homes/probe@v2" {
+			if h.AppHome("probe@v2") != "/var/lib/nook/homes/65534/probe@v2" {
 				t.Errorf("AppHome = %q", h.AppHome("probe@v2"))
 			}
 			if h.X11 != nil {
@@ -92,10 +92,14 @@ func TestProbeHostSudo(t *testing.T) {
 	if h.User != u.Username || h.User != "daemon" {
 		t.Errorf("User = %q, want %q (daemon on Debian)", h.User, u.Username)
 	}
-	if h.Home != u.HomeDir || h.UserHome != u.HomeDir {
-		t.Errorf("Home %q UserHome %q, want both %q (uid 1's home, not root's $HOME)", h.Home, h.UserHome, u.HomeDir)
+	// daemon's passwd home, /usr/sbin, is a system directory: the app's
+	// home inside is /home/daemon, and ~ in mount sources is still
+	// daemon's own home, not root's $HOME.
+	if h.Home != "/home/daemon" || h.UserHome != u.HomeDir {
+		t.Errorf("Home %q UserHome %q, want /home/daemon and %q", h.Home, h.UserHome, u.HomeDir)
 	}
-	if h.HomesDir != "/var/lib/nook/homes" {
+	// Homes are kept per uid, so two sudo users never share one.
+	if h.HomesDir != "/var/lib/nook/homes/1" {
 		t.Errorf("HomesDir = %q", h.HomesDir)
 	}
 	pl := compile(t, parse(t, ""), h)

@@ -518,7 +518,7 @@ func checkCgroups(h *Host) Finding {
 			continue
 		}
 		f.Status = StatusWarn
-		f.Detail += fmt.Sprintf("; no %s controller, so [resources] limits that need it are not applied", c)
+		f.Detail += fmt.Sprintf("; no %s controller, so [resources] limits that need it cannot be applied (this version of nook does not enforce limits yet)", c)
 		switch {
 		case f.Fix != "":
 		case !enabled[c]:
@@ -533,7 +533,7 @@ func checkCgroups(h *Host) Finding {
 	}
 	if version != "v2" {
 		f.Status = StatusWarn
-		f.Detail += "; on cgroup v1 only root can make cgroups, so [resources] limits are not applied for you"
+		f.Detail += "; on cgroup v1 only root can make cgroups, so [resources] limits cannot be applied for you (this version of nook does not enforce limits yet)"
 		f.Fix = fmt.Sprintf(`%ssed -i 's/^GRUB_CMDLINE_LINUX="/&systemd.unified_cgroup_hierarchy=1 /' /etc/default/grub && %supdate-grub && %sreboot`,
 			h.sudo(), h.sudo(), h.sudo())
 		return f
@@ -542,7 +542,7 @@ func checkCgroups(h *Host) Finding {
 	own, _ := strings.CutPrefix(strings.TrimSpace(string(b)), "0::")
 	if dir := filepath.Join("/sys/fs/cgroup", own); h.Access(dir, unix.W_OK) != nil {
 		f.Status = StatusWarn
-		f.Detail += fmt.Sprintf("; your cgroup %s is not delegated to you, so [resources] limits are not applied", own)
+		f.Detail += fmt.Sprintf("; your cgroup %s is not delegated to you, so [resources] limits cannot be applied (this version of nook does not enforce limits yet)", own)
 		f.Fix = "systemd-run --user --scope -p Delegate=yes nook run APP"
 	}
 	return f

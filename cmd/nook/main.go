@@ -36,9 +36,11 @@ func newRootCommand() *cobra.Command {
 		Short: "Run Linux desktop apps in sandboxes",
 		Long: `nook runs Linux desktop apps in sandboxes described by TOML profiles.
 
-A profile says what an app is (command, image) and what it may reach
-(display, audio, devices, network, files, syscalls, CPU and memory).
-nook turns it into a namespaced, seccomp-filtered sandbox.`,
+A profile says what an app is (command, image) and what it may reach:
+the X11 display, files, network and system calls. (Audio, devices, images
+and CPU and memory limits are in the profile schema; this version refuses
+or warns about them.) nook turns it into a namespaced, seccomp-filtered
+sandbox that holds no capabilities.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nook-sandbox/nook/plan"
 	"github.com/nook-sandbox/nook/profiles"
 )
 
@@ -22,6 +23,7 @@ A profile is found by name in the working directory, then in
 $XDG_CONFIG_HOME/nook/profiles (~/.config/nook/profiles), then in
 /etc/nook/profiles, then among the profiles built into nook.`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newProfileCheckCommand(), newProfileListCommand(), newProfileShowCommand())
 	return cmd
@@ -31,16 +33,23 @@ func newProfileCheckCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Check profile files for errors",
-		Long: `Check parses and validates each profile file. It prints "FILE: ok" for a
-good file and one line, "FILE:LINE: problem", for a bad one, and exits with
-status 1 if any file is bad.`,
+		Long: `Check parses and validates each profile file, and checks what does not
+depend on the machine: that this version of nook supports every grant, and
+that the seccomp policy (a JSON file, allow_syscalls, deny_syscalls) loads.
+It prints "FILE: ok" for a good file and one line, "FILE:LINE: problem",
+for a bad one, and exits with status 1 if any file is bad. The display and
+other host facts are checked by nook run (and nook doctor).`,
 		Example: `  nook profile check firefox.toml
   nook profile check ~/.config/nook/profiles/*.toml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bad := false
 			for _, file := range args {
-				if _, err := profiles.Load(file); err != nil {
+				p, err := profiles.Load(file)
+				if err == nil {
+					err = plan.Check(p)
+				}
+				if err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					bad = true
 					continue

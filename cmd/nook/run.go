@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -99,7 +100,7 @@ func cacheDir() string {
 	if os.Geteuid() == 0 {
 		return "/var/cache/nook"
 	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+	if d := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
 		return d + "/nook"
 	}
 	if h, err := os.UserHomeDir(); err == nil {

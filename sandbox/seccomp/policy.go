@@ -37,10 +37,11 @@ type Options struct {
 //     kernels >= 4.8 (before, a tracer could rewrite a syscall after the
 //     filter had passed it). nook denies them: desktop apps do not need them
 //     (a crash reporter that ptraces its crashed child only loses the
-//     minidump), while with them one compromised process of an app takes
-//     over the app's other processes and whatever they hold, and ptrace is
-//     kernel attack surface with a history of sandbox escapes. A profile that
-//     runs a debugger opts in with allow_syscalls.
+//     minidump), and ptrace is kernel attack surface with a history of
+//     sandbox escapes. This does not isolate an app's processes from each
+//     other: they share a uid, so one can still write another's memory
+//     through /proc/PID/mem. A profile that runs a debugger opts in with
+//     allow_syscalls.
 //
 // Denied syscalls the policy names fail with EPERM; clone3 fails with ENOSYS
 // so that libc falls back to clone, whose flags the filter can check; every
