@@ -94,7 +94,8 @@ func Init() int {
 		fmt.Fprintln(os.Stderr, "nook init: setting parent death signal:", err)
 		return 125
 	}
-	planFD, statusFD, ok := strings.Cut(os.Getenv(initEnv), ",")
+	fds := os.Getenv(initEnv)
+	planFD, statusFD, ok := strings.Cut(fds, ",")
 	if !ok {
 		fmt.Fprintln(os.Stderr, "nook init: this is an internal command started by nook run")
 		return 125
@@ -103,7 +104,7 @@ func Init() int {
 	pf, err1 := strconv.Atoi(planFD)
 	sf, err2 := strconv.Atoi(statusFD)
 	if err1 != nil || err2 != nil {
-		fmt.Fprintln(os.Stderr, "nook init: bad descriptors", os.Getenv(initEnv))
+		fmt.Fprintf(os.Stderr, "nook init: bad descriptors %q\n", fds)
 		return 125
 	}
 	syscall.CloseOnExec(pf)

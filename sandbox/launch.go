@@ -132,7 +132,7 @@ func Run(p *Plan, filter []byte, stdio Stdio) (int, error) {
 	if readErr == nil {
 		readErr = json.Unmarshal(line, &rep)
 	}
-	werr := cmd.Wait()
+	cmd.Wait() // the status is read from ProcessState below
 	code := 0
 	if st := cmd.ProcessState; st != nil {
 		if ws, ok := st.Sys().(syscall.WaitStatus); ok {
@@ -143,7 +143,7 @@ func Run(p *Plan, filter []byte, stdio Stdio) (int, error) {
 	case rep.Error != "":
 		return rep.Code, &ExitError{rep.Code, errors.New(rep.Error)}
 	case readErr != nil && code == 0:
-		return 125, &ExitError{125, fmt.Errorf("sandbox for %s ended before starting the app: %v", p.App, werr)}
+		return 125, &ExitError{125, fmt.Errorf("sandbox for %s ended before starting the app, without saying why (exit status 0)", p.App)}
 	case readErr != nil:
 		// Init died before it could report (killed, say).
 		return code, nil
