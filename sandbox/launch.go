@@ -49,15 +49,33 @@ type Stdio struct {
 	In, Out, Err *os.File
 }
 
+// Options are how Run starts one sandbox: what the plan does not say.
+type Options struct {
+	// Filter is the compiled seccomp program; nil means none.
+	Filter []byte
+	// Stdio are the app's standard streams.
+	Stdio Stdio
+	// Started, when not nil, is called once the init stage exists, before
+	// the app starts, on the goroutine that called Run. Run goes on when it
+	// returns.
+	Started func(Instance)
+}
+
+// Instance describes a started sandbox to Options.Started.
+type Instance struct {
+	// InitPID is the host pid of the sandbox's init stage (its PID 1).
+	InitPID int
+}
+
 // Run starts the sandbox described by p, waits for it, and returns the app's
-// exit code (128+N when it was killed by signal N). filter is the compiled
-// seccomp program (nil: none). A non-nil error is an *ExitError saying why
-// the app did not start.
+// exit code (128+N when it was killed by signal N). A non-nil error is an
+// *ExitError saying why the app did not start.
 //
 // Run locks the calling goroutine to its thread until the sandbox ends: the
 // kernel kills the sandbox when that thread dies. SIGINT, SIGTERM, SIGHUP,
 // SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH sent to nook are passed to the app.
-func Run(p *Plan, filter []byte, stdio Stdio) (int, error) {
+func Run(p *Plan, opts Options) (int, error) {
+	stdio := opts.Stdio
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
@@ -91,7 +109,7 @@ func Run(p *Plan, filter []byte, stdio Stdio) (int, error) {
 	defer signal.Stop(sigs)
 
 	// The plan is written before init starts, so init finds it waiting.
-	msg, err := json.Marshal(newMessage(p, filter))
+	msg, err := json.Marshal(newMessage(p, opts.Filter))
 	if err != nil {
 		return 125, &ExitError{125, fmt.Errorf("encoding plan for %s: %w", p.App, err)}
 	}
@@ -108,6 +126,9 @@ func Run(p *Plan, filter []byte, stdio Stdio) (int, error) {
 	if err != nil {
 		<-sent
 		return 125, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, explainStart(err))}
+	}
+	if opts.Started != nil {
+		opts.Started(Instance{InitPID: cmd.Process.Pid})
 	}
 	done := make(chan struct{})
 	defer close(done)

@@ -111,7 +111,7 @@ func (b *box) run() (string, int, error) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	code, runErr := sandbox.Run(pl, filter, sandbox.Stdio{In: b.stdin, Out: out, Err: os.Stderr})
+	code, runErr := sandbox.Run(pl, sandbox.Options{Filter: filter, Stdio: sandbox.Stdio{In: b.stdin, Out: out, Err: os.Stderr}})
 	data, err := os.ReadFile(out.Name())
 	if err != nil {
 		t.Fatal(err)

@@ -63,7 +63,7 @@ func run(ref string, args []string) (int, error) {
 			return 125, fmt.Errorf("compiling seccomp filter for %s: %w", pl.App, err)
 		}
 	}
-	code, err := sandbox.Run(pl, filter, sandbox.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	code, err := sandbox.Run(pl, sandbox.Options{Filter: filter, Stdio: sandbox.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}})
 	var ee *sandbox.ExitError
 	if errors.As(err, &ee) {
 		return ee.Code, ee.Err
