@@ -1,0 +1,239 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// v2Manager writes cgroup v2 files directly. A group with processes cannot
+// hand controllers to its children (the no-internal-process rule), so
+// sandboxes' groups are made at BASE/nook/APP-INSTANCE, where BASE is the
+// launcher's own cgroup when that is the root, and otherwise its nearest
+// ancestor that holds no processes itself (the launcher's slice, say).
+type v2Manager struct {
+	base string // absolute directory
+}
+
+func newV2() (*v2Manager, error) {
+	if !Unified() {
+		return nil, errors.New("cgroup v2 unified hierarchy not mounted at /sys/fs/cgroup")
+	}
+	own, err := ownCgroups()
+	if err != nil {
+		return nil, fmt.Errorf("reading /proc/self/cgroup: %w", err)
+	}
+	p, ok := own[""]
+	if !ok {
+		return nil, errors.New("this process has no cgroup v2 path in /proc/self/cgroup")
+	}
+	base := filepath.Join(mountRoot, p)
+	for base != mountRoot {
+		if pids, err := procs(base); err == nil && len(pids) == 0 {
+			break
+		}
+		base = filepath.Dir(base)
+	}
+	return &v2Manager{base: base}, nil
+}
+
+func (m *v2Manager) Name() string { return FSv2 }
+
+func (m *v2Manager) Check(l Limits) []*UnsupportedError {
+	avail := controllersIn(m.base)
+	var errs []*UnsupportedError
+	for _, key := range l.Keys() {
+		c := controllerOf[key]
+		switch {
+		case !slices.Contains(avail, c):
+			errs = append(errs, &UnsupportedError{key, fmt.Sprintf("the cgroup v2 %s controller is not available in %s", c, m.base),
+				fmt.Sprintf("enable it in the parent groups (echo +%s > cgroup.subtree_control) or use --cgroup-manager systemd", c)})
+		case !writable(m.base):
+			errs = append(errs, &UnsupportedError{key, fmt.Sprintf("%s is not writable by uid %d", m.base, os.Geteuid()),
+				"use --cgroup-manager systemd from a systemd user session, or run nook as root"})
+		case key == "memory_swap" && !exists(filepath.Join(m.base, "memory.swap.max")) && m.base != mountRoot:
+			errs = append(errs, &UnsupportedError{key, "swap accounting is off (no memory.swap.max)", "boot with swapaccount=1"})
+		}
+	}
+	return errs
+}
+
+// controllersIn lists dir's cgroup.controllers.
+func controllersIn(dir string) []string {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	return strings.Fields(string(b))
+}
+
+// enable turns on the controllers in want that dir offers in its
+// children.
+func enable(dir string, want []string) error {
+	avail := controllersIn(dir)
+	var ops []string
+	for _, c := range want {
+		if slices.Contains(avail, c) {
+			ops = append(ops, "+"+c)
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	return writeFile(dir, "cgroup.subtree_control", strings.Join(ops, " "))
+}
+
+func (m *v2Manager) Create(s Spec) (Group, error) {
+	if errs := m.Check(s.Limits); len(errs) > 0 {
+		return nil, errs[0]
+	}
+	if s.PID <= 0 {
+		return nil, errors.New("creating cgroup: no pid to place")
+	}
+	want := []string{"memory", "pids"}
+	for _, c := range s.Limits.controllers() {
+		if !slices.Contains(want, c) {
+			want = append(want, c)
+		}
+	}
+	parent := filepath.Join(m.base, "nook")
+	if err := enable(m.base, want); err != nil {
+		return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
+	}
+	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
+	}
+	if err := enable(parent, want); err != nil {
+		return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
+	}
+	dir := filepath.Join(parent, groupName(s.App, s.Instance))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
+	}
+	g := &v2Group{dir: dir}
+	if err := g.apply(s.Limits); err != nil {
+		g.Destroy()
+		return nil, fmt.Errorf("applying limits to %s: %w", s.App, err)
+	}
+	if err := writeFile(dir, "cgroup.procs", strconv.Itoa(s.PID)); err != nil {
+		g.Destroy()
+		return nil, fmt.Errorf("placing %s in its cgroup: %w", s.App, err)
+	}
+	return g, nil
+}
+
+// v2Group is a cgroup v2 directory; the systemd manager's groups are too.
+type v2Group struct {
+	dir string
+}
+
+func openV2(r Ref) (Group, error) {
+	g := &v2Group{dir: r.Paths["unified"]}
+	if g.dir == "" {
+		return nil, errors.New("cgroup reference has no unified path")
+	}
+	if !exists(g.dir) {
+		return g, fmt.Errorf("%s: %w", g.dir, ErrNotExist)
+	}
+	return g, nil
+}
+
+// apply writes l into the group's files.
+func (g *v2Group) apply(l Limits) error {
+	type kv struct{ file, value string }
+	var w []kv
+	if l.Memory > 0 {
+		w = append(w, kv{"memory.max", strconv.FormatInt(l.Memory, 10)})
+	}
+	if l.MemorySwap > 0 {
+		w = append(w, kv{"memory.swap.max", strconv.FormatInt(l.MemorySwap-l.Memory, 10)})
+	}
+	if l.CPUQuota > 0 {
+		w = append(w, kv{"cpu.max", fmt.Sprintf("%d %d", l.CPUQuota, l.CPUPeriod)})
+	}
+	if l.CPUWeight > 0 {
+		w = append(w, kv{"cpu.weight", strconv.FormatUint(l.CPUWeight, 10)})
+	}
+	if l.CPUSet != "" {
+		w = append(w, kv{"cpuset.cpus", l.CPUSet})
+	}
+	if l.PIDs > 0 {
+		w = append(w, kv{"pids.max", strconv.FormatInt(l.PIDs, 10)})
+	}
+	if l.IOWeight > 0 {
+		if exists(filepath.Join(g.dir, "io.weight")) {
+			w = append(w, kv{"io.weight", "default " + strconv.FormatUint(l.IOWeight, 10)})
+		} else {
+			w = append(w, kv{"io.bfq.weight", strconv.FormatUint(l.IOWeight, 10)})
+		}
+	}
+	for _, e := range w {
+		if err := writeFile(g.dir, e.file, e.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *v2Group) Ref() Ref { return Ref{Manager: FSv2, Paths: map[string]string{"unified": g.dir}} }
+
+func (g *v2Group) Stats() (Stats, error) {
+	var s Stats
+	usec, err := readKey(filepath.Join(g.dir, "cpu.stat"), "usage_usec")
+	if err != nil {
+		return s, err
+	}
+	s.CPUUsageNS = usec * 1000
+	opt := func(dst *uint64, file string) {
+		if err == nil && exists(filepath.Join(g.dir, file)) {
+			*dst, err = readUint(filepath.Join(g.dir, file))
+		}
+	}
+	opt(&s.MemoryUsage, "memory.current")
+	opt(&s.MemoryLimit, "memory.max")
+	opt(&s.PIDs, "pids.current")
+	opt(&s.PIDsLimit, "pids.max")
+	if err != nil {
+		return s, err
+	}
+	if b, err := os.ReadFile(filepath.Join(g.dir, "io.stat")); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			k, v, _ := strings.Cut(f, "=")
+			n, _ := strconv.ParseUint(v, 10, 64)
+			switch k {
+			case "rbytes":
+				s.IOReadBytes += n
+			case "wbytes":
+				s.IOWriteBytes += n
+			}
+		}
+	}
+	s.OOMKills, err = g.OOMKills()
+	return s, err
+}
+
+func (g *v2Group) OOMKills() (uint64, error) {
+	n, err := readKey(filepath.Join(g.dir, "memory.events"), "oom_kill")
+	if errors.Is(err, os.ErrNotExist) && exists(g.dir) {
+		return 0, nil // no memory controller here
+	}
+	return n, err
+}
+
+func (g *v2Group) Kill() error {
+	if exists(filepath.Join(g.dir, "cgroup.kill")) {
+		if err := writeFile(g.dir, "cgroup.kill", "1"); err != nil && exists(g.dir) {
+			return err
+		}
+	}
+	return killProcs(g.dir)
+}
+
+func (g *v2Group) Destroy() error {
+	kerr := g.Kill()
+	if err := removeDir(g.dir); err != nil {
+		return err
+	}
+	return kerr
+}
