@@ -18,7 +18,7 @@ func TestCheck(t *testing.T) {
 		{"fine", "", "", false},
 		{"audio", "[audio]\npulse = true\n", "audio.pulse", true},
 		{"bridge", "[network]\nmode = \"bridge\"\n", "network.mode", true},
-		{"image", "image = \"debian:bookworm\"\n", "image", true},
+		{"image", "image = \"debian:bookworm\"\n", "", false},
 		{"unknown syscall", "[security]\nallow_syscalls = [\"no_such_call\"]\n", "no_such_call", false},
 		{"unconfined with lists", "[security]\nseccomp = \"unconfined\"\ndeny_syscalls = [\"ptrace\"]\n", "allow_syscalls and deny_syscalls", false},
 		{"missing JSON", "[security]\nseccomp = \"/nonexistent/policy.json\"\n", "/nonexistent/policy.json", false},

@@ -38,6 +38,12 @@ type Host struct {
 	Optional map[string]bool
 	// X11 is the host's display; nil unless the profile asks for it.
 	X11 *devices.X11Display
+	// RootsDir holds the persistent roots (overlay upper and work dirs)
+	// of apps on images, one directory per app@version.
+	RootsDir string
+	// Image is the resolved image of a profile whose image is not "host";
+	// nil otherwise. See ResolveImage.
+	Image *Image
 }
 
 // AppHome is the host directory holding the persistent home of app id.
@@ -81,6 +87,9 @@ func ProbeHost(p *profiles.Profile, getenv func(string) string) (*Host, error) {
 			h.Optional[o] = true
 		}
 	}
+	if p.Image != profiles.ImageHost {
+		probeImageEtc(h)
+	}
 	if p.Display.X11 == profiles.X11Host {
 		x, err := devices.ProbeX11(getenv)
 		if err != nil {
@@ -116,6 +125,7 @@ func identity(h *Host, getenv func(string) string) error {
 			data = filepath.Join(h.UserHome, ".local", "share")
 		}
 		h.HomesDir = filepath.Join(data, "nook", "homes")
+		h.RootsDir = filepath.Join(data, "nook", "roots")
 	} else {
 		h.UserHome = getenv("HOME")
 		if uid, gid := getenv("SUDO_UID"), getenv("SUDO_GID"); uid != "" && uid != "0" {
@@ -138,6 +148,7 @@ func identity(h *Host, getenv func(string) string) error {
 		// One directory per uid, owned by root: homes of different sudo
 		// users never mix, and no user can replace another's.
 		h.HomesDir = filepath.Join("/var/lib/nook/homes", strconv.Itoa(int(h.UID)))
+		h.RootsDir = filepath.Join("/var/lib/nook/roots", strconv.Itoa(int(h.UID)))
 	}
 	if h.UID == 0 {
 		return fmt.Errorf("refusing to run an app as uid 0")

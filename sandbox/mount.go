@@ -153,6 +153,9 @@ func mountPoint(path string, dir bool) error {
 
 // mount performs the i'th mount of the plan.
 func (r *rootfs) mount(i int, m specs.Mount) error {
+	if isOverlayRoot(m) {
+		return nil // mounted as the root before any other mount
+	}
 	dest, err := r.path(m.Destination)
 	if err != nil {
 		return err
