@@ -28,7 +28,7 @@ type Limits struct {
 	// PIDs is the most tasks (processes and threads) at once.
 	PIDs int64 `json:"pids,omitempty"`
 	// IOWeight is the cgroup v2 io.weight, 1..10000 (default 100). On
-	// cgroup v1 it is the blkio weight BlkIOWeight gives (10..1000).
+	// cgroup v1 it is the blkio weight BlkIOWeight gives.
 	IOWeight uint64 `json:"ioWeight,omitempty"`
 }
 
@@ -126,8 +126,16 @@ func (l Limits) Without(key string) Limits {
 // rounded, so that the defaults (100 and 1024) agree.
 func (l Limits) SharesV1() uint64 { return (l.CPUWeight*1024 + 50) / 100 }
 
-// BlkIOWeight is the cgroup v1 blkio weight (10..1000) for IOWeight.
-func (l Limits) BlkIOWeight() uint64 { return 10 + ((l.IOWeight-1)*990+9999/2)/9999 }
+// BlkIOWeight is the cgroup v1 weight for IOWeight: for BFQ's
+// blkio.bfq.weight (1..1000, default 100) the same number, at most 1000;
+// for CFQ's blkio.weight (10..1000, default 500) five times it, within
+// 10..1000. Both keep "default" meaning default.
+func (l Limits) BlkIOWeight(cfq bool) uint64 {
+	if cfq {
+		return min(max(l.IOWeight*5, 10), 1000)
+	}
+	return min(l.IOWeight, 1000)
+}
 
 // controllers are the cgroup controllers the limits in l need, by profile
 // key, using cgroup v2's names (memory, cpu, cpuset, pids, io).

@@ -226,11 +226,11 @@ func (g *v1Group) apply(l Limits) error {
 		set("pids", "pids.max", strconv.FormatInt(l.PIDs, 10))
 	}
 	if l.IOWeight > 0 {
-		file := "blkio.bfq.weight"
-		if exists(filepath.Join(g.paths["blkio"], "blkio.weight")) {
+		file, cfq := "blkio.bfq.weight", exists(filepath.Join(g.paths["blkio"], "blkio.weight"))
+		if cfq {
 			file = "blkio.weight"
 		}
-		set("blkio", file, strconv.FormatUint(l.BlkIOWeight(), 10))
+		set("blkio", file, strconv.FormatUint(l.BlkIOWeight(cfq), 10))
 	}
 	for _, f := range w {
 		if err := f(); err != nil {
