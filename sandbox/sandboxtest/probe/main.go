@@ -12,6 +12,10 @@
 //	probe orphans N              forks N children that exit at once, unreaped
 //	probe exit CODE              exits with CODE
 //	probe sleep SECONDS          sleeps, then exits 0 (unless signalled)
+//	probe hog MIB                allocates and touches MIB MiB, one at a time
+//	probe spin THREADS SECONDS   busy-loops on THREADS threads; prints "ready"
+//	                             first, then its CPU time, then sleeps 2 s
+//	probe forkbomb N             forks up to N paused children; how many it got
 package main
 
 import (
@@ -79,6 +83,13 @@ func main() {
 		fmt.Println("ready")
 		time.Sleep(time.Duration(s * float64(time.Second)))
 		return
+	case "hog":
+		out = hog(args)
+	case "spin":
+		spin(args)
+		return
+	case "forkbomb":
+		out = forkbomb(args)
 	default:
 		fmt.Fprintln(os.Stderr, "probe: unknown command", os.Args[1])
 		os.Exit(2)
