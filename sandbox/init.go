@@ -18,7 +18,7 @@ import (
 )
 
 // initEnv names the environment variable that marks the init stage. Its
-// value is "PLANFD,STATUSFD": the environment carries only descriptor
+// value is "PLANFD,STATUSFD,GOFD": the environment carries only descriptor
 // numbers.
 const initEnv = "_NOOK_INIT"
 
@@ -40,6 +40,10 @@ type message struct {
 	Env           []string      `json:"env"`
 	Cwd           string        `json:"cwd"`
 	Filter        []byte        `json:"filter,omitempty"` // seccomp BPF; nil means none
+	// CgroupNS asks init to enter a new cgroup namespace once the
+	// launcher has placed it in its cgroup (so the app's namespace is
+	// rooted there), instead of at clone.
+	CgroupNS bool `json:"cgroupns,omitempty"`
 }
 
 // newMessage extracts from p what init needs. The caller has checked that
@@ -60,6 +64,7 @@ func newMessage(p *Plan, filter []byte) *message {
 		Env:           s.Process.Env,
 		Cwd:           s.Process.Cwd,
 		Filter:        filter,
+		CgroupNS:      hasNamespace(s, specs.CgroupNamespace),
 	}
 }
 
@@ -96,19 +101,22 @@ func Init() int {
 	}
 	fds := os.Getenv(initEnv)
 	planFD, statusFD, ok := strings.Cut(fds, ",")
-	if !ok {
+	statusFD, goFD, ok2 := strings.Cut(statusFD, ",")
+	if !ok || !ok2 {
 		fmt.Fprintln(os.Stderr, "nook init: this is an internal command started by nook run")
 		return 125
 	}
 	os.Unsetenv(initEnv)
 	pf, err1 := strconv.Atoi(planFD)
 	sf, err2 := strconv.Atoi(statusFD)
-	if err1 != nil || err2 != nil {
+	gf, err3 := strconv.Atoi(goFD)
+	if err1 != nil || err2 != nil || err3 != nil {
 		fmt.Fprintf(os.Stderr, "nook init: bad descriptors %q\n", fds)
 		return 125
 	}
 	syscall.CloseOnExec(pf)
 	syscall.CloseOnExec(sf)
+	syscall.CloseOnExec(gf)
 	status := os.NewFile(uintptr(sf), "status")
 
 	var msg message
@@ -130,6 +138,14 @@ func Init() int {
 	if err := setup(&msg); err != nil {
 		return fail(125, fmt.Errorf("setting up sandbox for %s: %w", msg.App, err))
 	}
+	if !proceed(gf) {
+		return 125 // the launcher could not place init in its cgroup; it says why
+	}
+	if msg.CgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fail(125, fmt.Errorf("entering a cgroup namespace for %s: %w", msg.App, err))
+		}
+	}
 	if err := lockdown(msg.Filter); err != nil {
 		return fail(125, fmt.Errorf("locking down sandbox for %s: %w", msg.App, err))
 	}
@@ -146,6 +162,21 @@ func Init() int {
 	return supervise(pid)
 }
 
+// proceed waits for the launcher's go-ahead on descriptor fd: one byte,
+// written once init is in its cgroup. It returns false when the launcher
+// closed the descriptor without it.
+func proceed(fd int) bool {
+	var b [1]byte
+	for {
+		n, err := unix.Read(fd, b[:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		unix.Close(fd)
+		return n == 1
+	}
+}
+
 // setup builds the sandbox's file system and identity. It runs in the new
 // namespaces with the capabilities the launcher granted.
 func setup(p *message) error {
@@ -157,6 +188,11 @@ func setup(p *message) error {
 		return err
 	}
 	defer closeAll(sources)
+	overlay, err := openOverlay(p)
+	if err != nil {
+		return err
+	}
+	defer overlay.close()
 
 	// The new root and a staging area for files live on a scratch tmpfs
 	// over /tmp, which only this mount namespace sees.
@@ -169,7 +205,11 @@ func setup(p *message) error {
 			return err
 		}
 	}
-	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+	if overlay != nil {
+		if err := overlay.mount(root, scratch); err != nil {
+			return err
+		}
+	} else if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
 		return fmt.Errorf("mounting root tmpfs: %w", err)
 	}
 	r := &rootfs{dir: root, sources: sources}

@@ -13,6 +13,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/nook-sandbox/nook/sandbox/cgroup"
 )
 
 // ExitError is a failure with the exit status nook should end with: 125 for
@@ -59,17 +61,48 @@ type Options struct {
 	// the app starts, on the goroutine that called Run. Run goes on when it
 	// returns.
 	Started func(Instance)
+	// Cgroup, when not nil, puts the sandbox in a new control group with
+	// limits before the app starts; Run destroys the group when the
+	// sandbox ends. nil means no group (the launcher's own).
+	Cgroup *Cgroup
+}
+
+// Cgroup says how Run makes the sandbox's control group.
+type Cgroup struct {
+	Manager cgroup.Manager
+	// Instance tells apart sandboxes of one app ([a-zA-Z0-9_-]+).
+	Instance string
+	// Limits are applied in full: drop what Manager.Check refuses first.
+	Limits cgroup.Limits
 }
 
 // Instance describes a started sandbox to Options.Started.
 type Instance struct {
 	// InitPID is the host pid of the sandbox's init stage (its PID 1).
 	InitPID int
+	// Cgroup is the sandbox's control group, nil when Options.Cgroup was.
+	// Run destroys it when the sandbox ends.
+	Cgroup cgroup.Group
+}
+
+// OOMError says the kernel's OOM killer ended the sandbox: Run returns it
+// in an *ExitError with code 137.
+type OOMError struct {
+	App   string
+	Limit int64 // the memory limit in bytes, 0 when none was set
+}
+
+func (e *OOMError) Error() string {
+	if e.Limit > 0 {
+		return fmt.Sprintf("%s was killed: out of memory (limit %s)", e.App, cgroup.FormatBytes(e.Limit))
+	}
+	return e.App + " was killed: out of memory"
 }
 
 // Run starts the sandbox described by p, waits for it, and returns the app's
 // exit code (128+N when it was killed by signal N). A non-nil error is an
-// *ExitError saying why the app did not start.
+// *ExitError saying why the app did not start, or wrapping an *OOMError
+// (code 137) when the OOM killer ended it in its cgroup.
 //
 // Run locks the calling goroutine to its thread until the sandbox ends: the
 // kernel kills the sandbox when that thread dies. SIGINT, SIGTERM, SIGHUP,
@@ -94,14 +127,23 @@ func Run(p *Plan, opts Options) (int, error) {
 		return 125, &ExitError{125, err}
 	}
 	defer statusR.Close()
+	// Init waits for one byte on goR, written once it is in its cgroup.
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		planR.Close()
+		planW.Close()
+		statusW.Close()
+		return 125, &ExitError{125, err}
+	}
+	defer goW.Close()
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{"nook", "init"},
-		Env:         []string{initEnv + "=3,4"},
+		Env:         []string{initEnv + "=3,4,5"},
 		Stdin:       stdio.In,
 		Stdout:      stdio.Out,
 		Stderr:      stdio.Err,
-		ExtraFiles:  []*os.File{planR, statusW},
+		ExtraFiles:  []*os.File{planR, statusW, goR},
 		SysProcAttr: attr,
 	}
 	sigs := make(chan os.Signal, 8)
@@ -123,13 +165,27 @@ func Run(p *Plan, opts Options) (int, error) {
 	err = cmd.Start()
 	planR.Close()
 	statusW.Close()
+	goR.Close()
 	if err != nil {
 		<-sent
 		return 125, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, explainStart(err))}
 	}
-	if opts.Started != nil {
-		opts.Started(Instance{InitPID: cmd.Process.Pid})
+	var group cgroup.Group
+	if c := opts.Cgroup; c != nil {
+		group, err = c.Manager.Create(cgroup.Spec{App: p.App, Instance: c.Instance, PID: cmd.Process.Pid, Limits: c.Limits})
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			<-sent
+			return 125, &ExitError{125, err}
+		}
+		defer group.Destroy()
 	}
+	if opts.Started != nil {
+		opts.Started(Instance{InitPID: cmd.Process.Pid, Cgroup: group})
+	}
+	goW.Write([]byte{0}) // init is in its cgroup: it may start the app
+	goW.Close()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -160,6 +216,12 @@ func Run(p *Plan, opts Options) (int, error) {
 			code = exitCode(unix.WaitStatus(ws))
 		}
 	}
+	if group != nil && rep.Error == "" && code == 128+int(unix.SIGKILL) {
+		// The OOM killer may have picked the app or init itself.
+		if n, err := group.OOMKills(); err == nil && n > 0 {
+			return code, &ExitError{code, &OOMError{App: p.App, Limit: opts.Cgroup.Limits.Memory}}
+		}
+	}
 	switch {
 	case rep.Error != "":
 		return rep.Code, &ExitError{rep.Code, errors.New(rep.Error)}
@@ -180,6 +242,9 @@ func sysProcAttr(s *specs.Spec) (*syscall.SysProcAttr, error) {
 	}
 	var flags uintptr
 	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.CgroupNamespace && ns.Path == "" {
+			continue // init enters it once in its cgroup (message.CgroupNS)
+		}
 		f, ok := namespaceFlags[ns.Type]
 		if !ok {
 			return nil, fmt.Errorf("plan asks for an unsupported namespace %q", ns.Type)
@@ -209,6 +274,15 @@ func sysProcAttr(s *specs.Spec) (*syscall.SysProcAttr, error) {
 		Pdeathsig:   syscall.SIGKILL,
 		Setpgid:     true,
 	}, nil
+}
+
+func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
 }
 
 func mapped(m []specs.LinuxIDMapping, id uint32) bool {
