@@ -68,10 +68,14 @@ type Store struct {
 	root string
 }
 
-// DefaultRoot is the store used by nook: /var/lib/nook when run as root,
-// $XDG_DATA_HOME/nook (default ~/.local/share/nook) otherwise.
+// DefaultRoot is the store used by nook: $NOOK_STORE when set (an absolute
+// path), /var/lib/nook when run as real root, $XDG_DATA_HOME/nook (default
+// ~/.local/share/nook) otherwise — also for uid 0 inside a user namespace.
 func DefaultRoot() string {
-	if os.Geteuid() == 0 {
+	if d := os.Getenv("NOOK_STORE"); filepath.IsAbs(d) {
+		return d
+	}
+	if privileged() {
 		return "/var/lib/nook"
 	}
 	if d := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
@@ -118,6 +122,20 @@ func (s *Store) indexPath() string         { return filepath.Join(s.root, "oci",
 func (s *Store) blobPath(h v1.Hash) string { return filepath.Join(s.blobDir(), h.Hex) }
 func (s *Store) layerDir(diffID v1.Hash) string {
 	return filepath.Join(s.root, "layers", "sha256", diffID.Hex)
+}
+
+// privileged says whether the process is root of the initial user
+// namespace: it may chown to any uid and set trusted.* xattrs.
+func privileged() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
 }
 
 // writeFileAtomic writes data to a temporary file in tmp and renames it to

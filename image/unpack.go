@@ -42,7 +42,7 @@ type unpackStats struct {
 //     when run as root); other .wh..wh.* entries are skipped.
 //   - Device nodes other than whiteouts are skipped. setuid/setgid bits are
 //     kept: every sandbox runs with no_new_privs, so they grant nothing.
-//   - As root, owners are the tar's uid/gid; otherwise everything belongs to
+//   - As real root, owners are the tar's uid/gid; otherwise everything belongs to
 //     the caller. Extended attributes: only user.* (never user.overlay.*),
 //     and security.capability as root.
 //
@@ -53,7 +53,7 @@ func unpack(r io.Reader, dir string) (unpackStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("opening %s: %w", dir, err)
 	}
-	u := &unpacker{root: rootFd, asRoot: os.Geteuid() == 0, cache: map[string]int{}, buf: make([]byte, 1<<20)}
+	u := &unpacker{root: rootFd, asRoot: privileged(), cache: map[string]int{}, buf: make([]byte, 1<<20)}
 	defer u.close()
 	tr := tar.NewReader(r)
 	for {
@@ -135,6 +135,9 @@ func (u *unpacker) dirFd(rel string, create bool) (int, error) {
 			return -1, fmt.Errorf("making directory %s: %w", rel, err)
 		}
 		fd, err = unix.Openat2(u.root, rel, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: resolveInRoot})
+		if err == unix.ENOENT {
+			return -1, fmt.Errorf("%s is a symlink to a directory that is not in the layer; refusing to write through it", rel)
+		}
 	}
 	if err != nil {
 		return -1, fmt.Errorf("opening directory %s in layer: %w", rel, err)
