@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"runtime"
@@ -356,7 +357,7 @@ func (s *Store) commit(layers []Layer, cfg v1.Config, record func(*v1.IndexManif
 // putBytes stores b as a blob and returns its digest.
 func (s *Store) putBytes(b []byte) (v1.Hash, error) {
 	h := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sha256.Sum256(b))}
-	return h, s.putBlob(h, bytes.NewReader(b), "blob "+h.String(), nil)
+	return h, s.putBlob(h, bytesOpener(b), "blob "+h.String(), nil)
 }
 
 // blobOfLayer finds the descriptor of a stored blob whose content is the
@@ -382,4 +383,8 @@ func (s *Store) blobOfLayer(diff v1.Hash) (v1.Descriptor, error) {
 		}
 	}
 	return v1.Descriptor{}, fmt.Errorf("layer %s has no blob in the store (add it with AddLayer)", diff)
+}
+
+func bytesOpener(b []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 }

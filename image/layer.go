@@ -67,10 +67,12 @@ func (s *Store) putBlobFile(d v1.Hash, tmp string) error {
 	return os.Rename(tmp, s.blobPath(d))
 }
 
-// putBlob stores what r yields as the blob want, unless it exists. The
-// content is verified: a mismatch is ErrDigest naming what. count, when not
-// nil, is told the bytes copied so far.
-func (s *Store) putBlob(want v1.Hash, r io.Reader, what string, count func(int64)) error {
+// putBlob stores what open yields as the blob want, unless it exists. open
+// is called only once the blob's lock is held and the blob is still
+// missing, so concurrent writers fetch it once. The content is verified: a
+// mismatch is ErrDigest naming what. count, when not nil, is told the bytes
+// copied so far.
+func (s *Store) putBlob(want v1.Hash, open func() (io.ReadCloser, error), what string, count func(int64)) error {
 	if want.Algorithm != "sha256" {
 		return fmt.Errorf("%s: unsupported digest algorithm %q", what, want.Algorithm)
 	}
@@ -86,6 +88,11 @@ func (s *Store) putBlob(want v1.Hash, r io.Reader, what string, count func(int64
 		return nil // another process stored it while we waited
 	}
 	s.removeStale("blob-" + want.Hex + "-")
+	r, err := open()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer r.Close()
 	f, err := os.CreateTemp(s.tmpDir(), "blob-"+want.Hex+"-")
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)

@@ -105,7 +105,7 @@ func (s *Store) putImage(src source, progress Progress) (v1.Descriptor, error) {
 			return v1.Descriptor{}, err
 		}
 	}
-	if err := s.putBlob(cfgDigest, bytes.NewReader(src.config), "image config", nil); err != nil {
+	if err := s.putBlob(cfgDigest, bytesOpener(src.config), "image config", nil); err != nil {
 		return v1.Descriptor{}, err
 	}
 	raw := src.manifest
@@ -134,18 +134,10 @@ func (s *Store) putLayer(l srcLayer, i, n int, desc *v1.Descriptor, diff v1.Hash
 		ev.Phase, ev.Done = "exists", desc.Size
 		report(ev)
 	} else {
-		if !exists(s.blobPath(desc.Digest)) {
-			rc, err := l.open()
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			ev.Phase = "fetching"
-			report(ev)
-			err = s.putBlob(desc.Digest, rc, what, func(done int64) { ev.Done = done; report(ev) })
-			rc.Close()
-			if err != nil {
-				return err
-			}
+		ev.Phase = "fetching"
+		report(ev)
+		if err := s.putBlob(desc.Digest, l.open, what, func(done int64) { ev.Done = done; report(ev) }); err != nil {
+			return err
 		}
 		ev.Phase, ev.Done = "unpacking", 0
 		report(ev)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log"
 	"math/rand"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -328,6 +330,22 @@ func Registry(t testing.TB, opts ...registry.Option) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
+// ServeWithBasicAuth serves h on a loopback httptest server that demands
+// HTTP basic authentication as user:pass, and returns its host:port.
+func ServeWithBasicAuth(t testing.TB, h http.Handler, user, pass string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+			w.Header().Set("WWW-Authenticate", `Basic realm="imagetest"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
 // Push uploads img to ref (on a Registry) over plain HTTP.
 func Push(t testing.TB, ref string, img v1.Image) {
 	t.Helper()
@@ -335,7 +353,7 @@ func Push(t testing.TB, ref string, img v1.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(r, img); err != nil {
+	if err := remote.Write(r, img, remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
 		t.Fatalf("pushing %s: %v", ref, err)
 	}
 }
