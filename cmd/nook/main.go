@@ -43,6 +43,8 @@ or warns about them.) nook turns it into a namespaced, seccomp-filtered
 sandbox that holds no capabilities.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every call collects the records of sandboxes whose launcher died.
+		PersistentPreRun: func(*cobra.Command, []string) { collectStale() },
 	}
 	for _, add := range subcommands {
 		root.AddCommand(add())

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nook-sandbox/nook/sandbox"
+	"github.com/nook-sandbox/nook/sandbox/state"
+)
+
+// This file wires sandbox/state into nook run and the root command; the
+// commands that read records are ps.go, stats.go, stop.go, kill.go, gc.go.
+
+// collectStale removes the records (and cgroups) of sandboxes whose
+// launcher died. Every nook call runs it; it is silent and creates nothing.
+func collectStale() {
+	dir := state.DefaultDir(os.Geteuid(), os.Getenv, os.Stat)
+	if _, err := os.Lstat(dir); err != nil {
+		return
+	}
+	if s, err := state.OpenDefault(); err == nil {
+		s.Collect()
+	}
+}
+
+// liveRecords opens the store and returns the running sandboxes. Files
+// that are not records are mentioned on stderr, once each.
+func liveRecords() (*state.Store, []*state.Record, error) {
+	s, err := state.OpenDefault()
+	if err != nil {
+		return nil, nil, err
+	}
+	live, bad, err := s.Live()
+	for _, b := range bad {
+		fmt.Fprintf(os.Stderr, "nook: warning: ignoring %v ('nook gc' removes it)\n", b)
+	}
+	return s, live, err
+}
+
+// findRecord returns the running sandbox query names (see state.Match).
+func findRecord(query string) (*state.Record, error) {
+	_, live, err := liveRecords()
+	if err != nil {
+		return nil, err
+	}
+	return state.Match(live, query)
+}
+
+// tracker keeps the state record of the sandbox nook run starts.
+type tracker struct {
+	store *state.Store
+	rec   state.Record
+}
+
+// track prepares the record of pl. A store that cannot be opened costs a
+// warning, not the run: the sandbox just does not show in nook ps.
+func track(pl *sandbox.Plan) *tracker {
+	t := &tracker{rec: state.Record{App: pl.App, Hostname: pl.Spec.Hostname}}
+	s, err := state.OpenDefault()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nook: warning: %v; nook ps will not list %s\n", err, pl.App)
+		return t
+	}
+	if t.rec.ID, err = state.NewID(); err != nil {
+		fmt.Fprintf(os.Stderr, "nook: warning: %v; nook ps will not list %s\n", err, pl.App)
+		return t
+	}
+	t.store = s
+	return t
+}
+
+// limits records the limits applied: those of cg, nil when none.
+func (t *tracker) limits(cg *sandbox.Cgroup) {
+	if cg != nil {
+		t.rec.Limits = cg.Limits
+	}
+}
+
+// started writes the record once init exists; it is sandbox.Options.Started.
+func (t *tracker) started(in sandbox.Instance) {
+	if t.store == nil {
+		return
+	}
+	var err error
+	if t.rec.Launcher, err = state.Self(); err == nil {
+		t.rec.Init, err = state.ProcOf(in.InitPID)
+	}
+	if in.Cgroup != nil {
+		ref := in.Cgroup.Ref()
+		t.rec.Cgroup = &ref
+	}
+	if err == nil {
+		t.rec.Started = time.Now().UTC()
+		err = t.store.Create(&t.rec)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nook: warning: recording %s: %v; nook ps will not list it\n", t.rec.App, err)
+		t.store = nil
+	}
+}
+
+// done removes the record when the sandbox has ended.
+func (t *tracker) done() {
+	if t.store == nil {
+		return
+	}
+	if err := t.store.Remove(t.rec.ID); err != nil {
+		fmt.Fprintln(os.Stderr, "nook: warning:", err)
+	}
+}
