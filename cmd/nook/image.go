@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nook-sandbox/nook/image"
+)
+
+func init() { subcommands = append(subcommands, newImageCommand) }
+
+// imageSubcommands is filled by each `nook image X` file, in its init
+// function (image_bootstrap.go adds bootstrap from outside the store).
+var imageSubcommands []func() *cobra.Command
+
+func newImageCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image COMMAND",
+		Short: "Manage the image store: import, pull, list and remove images",
+		Long: `Manage nook's image store, where images for profiles with image = "REF"
+live: an OCI image layout whose layers are also kept unpacked, once each,
+as overlayfs lower directories. Images that share layers share them on disk.
+
+The store is /var/lib/nook when nook runs as root and
+$XDG_DATA_HOME/nook (~/.local/share/nook) otherwise; $NOOK_STORE (an
+absolute path) overrides both.
+
+References are as Docker's: "debian:bookworm" (Docker Hub, library/),
+"debian/firefox:esr", "localhost:5000/app:1", "NAME@sha256:...", or the
+start of an image's digest as 'nook image ls' shows it (6 hex digits or
+more). See docs/images.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	for _, add := range imageSubcommands {
+		cmd.AddCommand(add())
+	}
+	return cmd
+}
+
+// openStore opens the store nook uses.
+func openStore() (*image.Store, error) {
+	return image.Open(image.DefaultRoot())
+}
+
+// shortID is the 12 hex digits that name an image to people.
+func shortID(digest string) string {
+	d := strings.TrimPrefix(digest, "sha256:")
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return d
+}
+
+// displayRef is a reference as people type it, or "<none>".
+func displayRef(ref string) string {
+	if ref == "" {
+		return "<none>"
+	}
+	return image.Familiar(ref)
+}
+
+// humanBytes formats n with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// progressPrinter renders image.Events: on a terminal one redrawn line per
+// layer with a bar; otherwise one plain line per layer and phase.
+type progressPrinter struct {
+	w     io.Writer
+	tty   bool
+	lines []string
+	drawn int
+	last  time.Time
+}
+
+// newProgress renders to f (isTerminal is stats.go's).
+func newProgress(f *os.File) *progressPrinter {
+	return &progressPrinter{w: f, tty: isTerminal(f)}
+}
+
+func (p *progressPrinter) event(e image.Event) {
+	if !p.tty {
+		if e.Phase == "fetching" && e.Done > 0 {
+			return
+		}
+		size := ""
+		if e.Total > 0 {
+			size = " (" + humanBytes(e.Total) + ")"
+		}
+		fmt.Fprintf(p.w, "layer %d/%d %s: %s%s\n", e.Index+1, e.Count, shortID(e.Digest), e.Phase, size)
+		return
+	}
+	for len(p.lines) < e.Count {
+		p.lines = append(p.lines, "")
+	}
+	p.lines[e.Index] = progressLine(e)
+	if e.Phase == "fetching" && time.Since(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	p.redraw()
+}
+
+func (p *progressPrinter) redraw() {
+	if p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
+	}
+	for _, l := range p.lines {
+		fmt.Fprintf(p.w, "\x1b[2K%s\n", l)
+	}
+	p.drawn = len(p.lines)
+}
+
+// finish draws the final state of every line.
+func (p *progressPrinter) finish() {
+	if p.tty && len(p.lines) > 0 {
+		p.redraw()
+	}
+}
+
+func progressLine(e image.Event) string {
+	const width = 30
+	bar := ""
+	switch {
+	case e.Phase == "fetching" && e.Total > 0:
+		n := int(int64(width) * min(e.Done, e.Total) / e.Total)
+		bar = fmt.Sprintf("[%s%s] %s / %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), humanBytes(e.Done), humanBytes(e.Total))
+	case e.Phase == "fetching":
+		bar = humanBytes(e.Done)
+	case e.Total > 0:
+		bar = humanBytes(e.Total)
+	}
+	return fmt.Sprintf("%s  %-9s %s", shortID(e.Digest), e.Phase, bar)
+}
