@@ -232,9 +232,7 @@ func TestIdentity(t *testing.T) {
 // Invariant 5: the app is in a new session and cannot push keystrokes into
 // the terminal.
 func TestSessionAndTIOCSTI(t *testing.T) {
-	pty, tty := openPTY(t)
-	defer pty.Close()
-	defer tty.Close()
+	_, tty := sandboxtest.PTY(t)
 	b := newBox(t, "", "tiocsti")
 	b.stdin = tty
 	var res map[string]string

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nook-sandbox/nook/sandbox/cgroup"
+	"github.com/nook-sandbox/nook/sandbox/sandboxtest"
 	"github.com/nook-sandbox/nook/sandbox/state"
 )
 
@@ -581,4 +583,82 @@ cccccccccccc  y:1            -        -                  -       -     -
 	if b.String() != wantStats {
 		t.Errorf("stats table:\n%s\nwant:\n%s", b.String(), wantStats)
 	}
+}
+
+// readUntil reads r until out holds n copies of sep, or fails the test
+// after a while.
+func readUntil(t *testing.T, r io.Reader, sep string, n int) string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		var b []byte
+		buf := make([]byte, 4096)
+		for strings.Count(string(b), sep) < n {
+			m, err := r.Read(buf)
+			b = append(b, buf[:m]...)
+			if err != nil {
+				break
+			}
+		}
+		got <- string(b)
+	}()
+	select {
+	case s := <-got:
+		if strings.Count(s, sep) < n {
+			t.Fatalf("output ended before %d× %q:\n%q", n, sep, s)
+		}
+		return s
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no %d× %q in the output after 15s", n, sep)
+	}
+	return ""
+}
+
+func TestStatsStream(t *testing.T) {
+	e := newStateE2E(t)
+	rec := e.record(e.start(e.sleeper("stream-app", limited)))
+	stats := func(t *testing.T, stdout *os.File, args ...string) (*exec.Cmd, io.Reader) {
+		cmd := e.command(append([]string{"stats"}, args...)...)
+		var r io.Reader
+		if stdout != nil {
+			cmd.Stdout = stdout
+		} else {
+			p, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = p
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, r
+	}
+	t.Run("json lines", func(t *testing.T) {
+		_, out := stats(t, nil, "--format", "json")
+		lines := strings.Split(readUntil(t, out, "\n", 2), "\n")
+		for _, l := range lines[:2] {
+			var rows []map[string]any
+			if err := json.Unmarshal([]byte(l), &rows); err != nil || len(rows) != 1 || rows[0]["id"] != rec.ID {
+				t.Errorf("line %q: %v; want a JSON array of the one sandbox", l, err)
+			}
+		}
+	})
+	t.Run("table on a pipe", func(t *testing.T) {
+		_, out := stats(t, nil)
+		s := readUntil(t, out, "\n\nID ", 1)
+		if strings.Contains(s, "\x1b") || !strings.HasPrefix(s, "ID ") || !strings.Contains(s, rec.ID) {
+			t.Errorf("two tables on a pipe, without escapes, expected:\n%q", s)
+		}
+	})
+	t.Run("terminal", func(t *testing.T) {
+		pty, tty := sandboxtest.PTY(t)
+		stats(t, tty)
+		s := readUntil(t, pty, "\x1b[H\x1b[2J", 2)
+		frames := strings.Split(s, "\x1b[H\x1b[2J")
+		if frames[0] != "" || !strings.HasPrefix(frames[1], "ID ") || !strings.Contains(frames[1], rec.ID) {
+			t.Errorf("on a terminal each table should follow home+clear; got %q", s)
+		}
+	})
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -148,9 +147,6 @@ func stats(w io.Writer, names []string, asJSON, stream, tty bool) error {
 		}
 		if !stream {
 			return nil
-		}
-		if len(names) > 0 && len(rows) == 0 {
-			return errors.New("the sandboxes named have ended")
 		}
 	}
 }

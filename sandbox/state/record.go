@@ -48,7 +48,6 @@ type Record struct {
 	// Limits are the limits applied to the sandbox's cgroup (zero: none).
 	Limits   cgroup.Limits `json:"limits"`
 	Hostname string        `json:"hostname,omitempty"`
-	Image    string        `json:"image,omitempty"`
 	// Cgroup is the sandbox's cgroup, as its manager named it; nil when
 	// the sandbox has none.
 	Cgroup *cgroup.Ref `json:"cgroup,omitempty"`
