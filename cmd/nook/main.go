@@ -37,10 +37,11 @@ func newRootCommand() *cobra.Command {
 		Long: `nook runs Linux desktop apps in sandboxes described by TOML profiles.
 
 A profile says what an app is (command, image) and what it may reach:
-the X11 display, files, network and system calls. (Audio, devices, images
-and CPU and memory limits are in the profile schema; this version refuses
-or warns about them.) nook turns it into a namespaced, seccomp-filtered
-sandbox that holds no capabilities.`,
+the X11 display, files, network and system calls, and what it may use:
+memory, CPU, processes. (Audio, devices and images are in the profile
+schema; this version refuses or warns about them.) nook turns it into a
+namespaced, seccomp-filtered, cgroup-limited sandbox that holds no
+capabilities.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Every call collects the records of sandboxes whose launcher died.

@@ -123,7 +123,7 @@ func killProcs(dir string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("processes %v in %s survive SIGKILL", pids, dir)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 

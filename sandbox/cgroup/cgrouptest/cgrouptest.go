@@ -153,51 +153,111 @@ func testLifecycle(t *testing.T, m cgroup.Manager) {
 	}
 }
 
-// limitCase is one limit and the file values that prove it, per manager.
-type limitCase struct {
+// limitCases are one limit each, as the profile key names them.
+var limitCases = []struct {
 	key    string
 	limits cgroup.Limits
-	want   map[string][2]string // manager -> file (relative to the controller's dir), content
+}{
+	{"memory", cgroup.Limits{Memory: 64 << 20}},
+	{"memory_swap", cgroup.Limits{Memory: 64 << 20, MemorySwap: 96 << 20}},
+	{"cpus", cgroup.Limits{CPUQuota: 50000, CPUPeriod: 100000}},
+	{"cpuset", cgroup.Limits{CPUSet: "0"}},
+	{"cpu_weight", cgroup.Limits{CPUWeight: 50}},
+	{"pids", cgroup.Limits{PIDs: 33}},
+	{"io_weight", cgroup.Limits{IOWeight: 500}},
 }
 
-var limitCases = []limitCase{
-	{"memory", cgroup.Limits{Memory: 64 << 20}, map[string][2]string{
-		cgroup.FSv1: {"memory/memory.limit_in_bytes", "67108864"}, cgroup.FSv2: {"memory.max", "67108864"}}},
-	{"memory_swap", cgroup.Limits{Memory: 64 << 20, MemorySwap: 96 << 20}, map[string][2]string{
-		cgroup.FSv1: {"memory/memory.memsw.limit_in_bytes", "100663296"}, cgroup.FSv2: {"memory.swap.max", "33554432"}}},
-	{"cpus", cgroup.Limits{CPUQuota: 50000, CPUPeriod: 100000}, map[string][2]string{
-		cgroup.FSv1: {"cpu/cpu.cfs_quota_us", "50000"}, cgroup.FSv2: {"cpu.max", "50000 100000"}}},
-	{"cpuset", cgroup.Limits{CPUSet: "0"}, map[string][2]string{
-		cgroup.FSv1: {"cpuset/cpuset.cpus", "0"}, cgroup.FSv2: {"cpuset.cpus", "0"}}},
-	{"cpu_weight", cgroup.Limits{CPUWeight: 50}, map[string][2]string{
-		cgroup.FSv1: {"cpu/cpu.shares", "512"}, cgroup.FSv2: {"cpu.weight", "50"}}},
-	{"pids", cgroup.Limits{PIDs: 33}, map[string][2]string{
-		cgroup.FSv1: {"pids/pids.max", "33"}, cgroup.FSv2: {"pids.max", "33"}}},
-	{"io_weight", cgroup.Limits{IOWeight: 500}, map[string][2]string{
-		cgroup.FSv1: {"blkio/blkio.bfq.weight", "500"}, cgroup.FSv2: {"io.weight", "default 500"}}},
-}
-
-// readApplied reads the value of file (as in limitCases) in group ref.
-func readApplied(ref cgroup.Ref, file string) (string, error) {
-	var path string
-	if ref.Manager == cgroup.FSv1 {
-		c, f, _ := strings.Cut(file, "/")
-		path = filepath.Join(ref.Paths[c], f)
-		if c == "blkio" {
-			if _, err := os.Stat(filepath.Join(ref.Paths[c], "blkio.weight")); err == nil {
-				path = filepath.Join(ref.Paths[c], "blkio.weight")
-			}
+// RefOf returns a reference to the cgroup pid is in, as cgroupfs sees it
+// (cgroupfs-v1 paths by controller, or the cgroupfs-v2 directory; a
+// systemd scope reads as the latter). Tests use it to find the group of a
+// sandbox nook started.
+func RefOf(pid int) (cgroup.Ref, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return cgroup.Ref{}, err
+	}
+	ref := cgroup.Ref{Manager: cgroup.FSv1, Paths: map[string]string{}}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
 		}
-	} else {
-		path = filepath.Join(ref.Paths["unified"], file)
-		if file == "io.weight" {
-			if _, err := os.Stat(path); err != nil {
-				path = filepath.Join(ref.Paths["unified"], "io.bfq.weight")
+		if cgroup.Unified() && parts[0] == "0" {
+			return cgroup.Ref{Manager: cgroup.FSv2, Paths: map[string]string{"unified": filepath.Join("/sys/fs/cgroup", parts[2])}}, nil
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			switch c {
+			case "memory", "cpu", "cpuacct", "cpuset", "pids", "blkio":
+				ref.Paths[c] = filepath.Join("/sys/fs/cgroup", c, parts[2])
 			}
 		}
 	}
+	return ref, nil
+}
+
+// Applied reads the cgroup file that holds limit key of l in the group ref
+// names and returns its path, its content and the content l asks for.
+func Applied(ref cgroup.Ref, key string, l cgroup.Limits) (path, got, want string, err error) {
+	v2 := ref.Manager != cgroup.FSv1
+	dir := func(c string) string {
+		if v2 {
+			return ref.Paths["unified"]
+		}
+		return ref.Paths[c]
+	}
+	var c, file string
+	switch key {
+	case "memory":
+		c, file, want = "memory", "memory.limit_in_bytes", fmt.Sprint(l.Memory)
+		if v2 {
+			file = "memory.max"
+		}
+	case "memory_swap":
+		c, file, want = "memory", "memory.memsw.limit_in_bytes", fmt.Sprint(l.MemorySwap)
+		if v2 {
+			file, want = "memory.swap.max", fmt.Sprint(l.MemorySwap-l.Memory)
+		}
+	case "cpus":
+		c, file, want = "cpu", "cpu.cfs_quota_us", fmt.Sprint(l.CPUQuota)
+		if v2 {
+			file, want = "cpu.max", fmt.Sprintf("%d %d", l.CPUQuota, l.CPUPeriod)
+		}
+	case "cpuset":
+		c, file, want = "cpuset", "cpuset.cpus", l.CPUSet
+	case "cpu_weight":
+		c, file, want = "cpu", "cpu.shares", fmt.Sprint(l.SharesV1())
+		if v2 {
+			file, want = "cpu.weight", fmt.Sprint(l.CPUWeight)
+		}
+	case "pids":
+		c, file, want = "pids", "pids.max", fmt.Sprint(l.PIDs)
+	case "io_weight":
+		c = "blkio"
+		switch {
+		case v2 && exists(filepath.Join(dir(c), "io.weight")):
+			file, want = "io.weight", fmt.Sprintf("default %d", l.IOWeight)
+		case v2:
+			file, want = "io.bfq.weight", fmt.Sprintf("default %d", l.IOWeight)
+		case exists(filepath.Join(dir(c), "blkio.weight")):
+			file, want = "blkio.weight", fmt.Sprint(l.BlkIOWeight(true))
+		default:
+			file, want = "blkio.bfq.weight", fmt.Sprint(l.BlkIOWeight(false))
+		}
+	default:
+		return "", "", "", fmt.Errorf("unknown limit %q", key)
+	}
+	path = filepath.Join(dir(c), file)
 	b, err := os.ReadFile(path)
-	return strings.TrimSpace(string(b)), err
+	got = strings.TrimSpace(string(b))
+	if key == "io_weight" && !strings.HasPrefix(got, "default") && strings.HasPrefix(want, "default ") {
+		want = strings.TrimPrefix(want, "default ") // io.bfq.weight on older kernels
+	}
+	return path, got, want, err
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func testLimits(t *testing.T, m cgroup.Manager) {
@@ -209,18 +269,24 @@ func testLimits(t *testing.T, m cgroup.Manager) {
 			}
 			p := startGated(t, "sleep", "60")
 			g := create(t, m, spec(p, tc.limits))
-			manager := m.Name()
-			if manager == cgroup.Systemd {
-				manager = cgroup.FSv2
+			ref := g.Ref()
+			if ref.Manager == cgroup.Systemd {
+				ref.Manager = cgroup.FSv2
 			}
-			want := tc.want[manager]
-			got, err := readApplied(g.Ref(), want[0])
+			path, got, want, err := Applied(ref, tc.key, tc.limits)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// io.weight reads "default 500" on v2, bfq's file "default 500" too on newer kernels.
-			if got != want[1] && !(tc.key == "io_weight" && strings.HasSuffix(got, strings.Fields(want[1])[len(strings.Fields(want[1]))-1])) {
-				t.Errorf("%s = %q, want %q", want[0], got, want[1])
+			if got != want {
+				t.Errorf("%s = %q, want %q", path, got, want)
+			}
+			// The group /proc says the process is in is the one Ref names.
+			seen, err := RefOf(p.cmd.Process.Pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, got2, _, _ := Applied(seen, tc.key, tc.limits); got2 != got {
+				t.Errorf("RefOf(pid) reads %q for %s, the group reads %q", got2, tc.key, got)
 			}
 		})
 	}
