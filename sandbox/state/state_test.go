@@ -452,3 +452,47 @@ func TestAtomicWrites(t *testing.T) {
 	}
 	t.Logf("%d scans during rewrites, every one whole", reads)
 }
+
+// BenchmarkCollect is the cost every nook call pays: scanning a directory
+// of live records and collecting none.
+func BenchmarkCollect(b *testing.B) {
+	for _, n := range []int{0, 1, 10, 100} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			s, err := Open(filepath.Join(b.TempDir(), "nook"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			self, _ := Self()
+			for i := 0; i < n; i++ {
+				if err := s.Create(&Record{App: "bench", Launcher: self, Init: self}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if removed, err := s.Collect(); err != nil || len(removed) != 0 {
+					b.Fatal(removed, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCreateRemove is what recording a sandbox adds to nook run:
+// lock, scan, write with fsync, rename; and the removal at exit.
+func BenchmarkCreateRemove(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "nook"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	self, _ := Self()
+	for i := 0; i < b.N; i++ {
+		r := &Record{App: "bench", Launcher: self, Init: self}
+		if err := s.Create(r); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Remove(r.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
