@@ -16,7 +16,8 @@ import (
 // launcher's own cgroup when that is the root, and otherwise its nearest
 // ancestor that holds no processes itself (the launcher's slice, say).
 type v2Manager struct {
-	base string // absolute directory
+	base  string // absolute directory
+	mount string // where the hierarchy is mounted
 }
 
 func newV2() (*v2Manager, error) {
@@ -31,14 +32,20 @@ func newV2() (*v2Manager, error) {
 	if !ok {
 		return nil, errors.New("this process has no cgroup v2 path in /proc/self/cgroup")
 	}
-	base := filepath.Join(mountRoot, p)
-	for base != mountRoot {
+	return newV2In(mountRoot, p), nil
+}
+
+// newV2In is the manager for the cgroup v2 hierarchy mounted at mount,
+// for a launcher whose cgroup there is own.
+func newV2In(mount, own string) *v2Manager {
+	base := filepath.Join(mount, own)
+	for base != mount {
 		if pids, err := procs(base); err == nil && len(pids) == 0 {
 			break
 		}
 		base = filepath.Dir(base)
 	}
-	return &v2Manager{base: base}, nil
+	return &v2Manager{base: base, mount: mount}
 }
 
 func (m *v2Manager) Name() string { return FSv2 }
@@ -55,7 +62,7 @@ func (m *v2Manager) Check(l Limits) []*UnsupportedError {
 		case !writable(m.base):
 			errs = append(errs, &UnsupportedError{key, fmt.Sprintf("%s is not writable by uid %d", m.base, os.Geteuid()),
 				"use --cgroup-manager systemd from a systemd user session, or run nook as root"})
-		case key == "memory_swap" && !exists(filepath.Join(m.base, "memory.swap.max")) && m.base != mountRoot:
+		case key == "memory_swap" && !exists(filepath.Join(m.base, "memory.swap.max")) && m.base != m.mount:
 			errs = append(errs, &UnsupportedError{key, "swap accounting is off (no memory.swap.max)", "boot with swapaccount=1"})
 		}
 	}
