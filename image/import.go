@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -58,11 +59,18 @@ func (s *Store) Import(file string, opt ImportOptions) ([]Imported, error) {
 			return nil, err
 		}
 		defer lk.unlock()
+		s.removeStaleImports()
 		tmp, err := os.MkdirTemp(s.tmpDir(), "import-")
 		if err != nil {
 			return nil, fmt.Errorf("importing %s: %w", file, err)
 		}
 		defer removeTree(tmp)
+		ilk, err := s.lockFile(filepath.Base(tmp), true)
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(filepath.Join(s.root, "locks", filepath.Base(tmp)))
+		defer ilk.unlock()
 		if err := extractArchive(file, tmp); err != nil {
 			return nil, fmt.Errorf("importing %s: %w", file, err)
 		}
@@ -120,6 +128,27 @@ func (s *Store) Import(file string, opt ImportOptions) ([]Imported, error) {
 		}
 	}
 	return out, nil
+}
+
+// removeStaleImports removes the unpacked archives of imports that were
+// killed: each import holds locks/import-XXX while tmp/import-XXX exists.
+func (s *Store) removeStaleImports() {
+	ents, _ := os.ReadDir(s.tmpDir())
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "import-") {
+			continue
+		}
+		lock := filepath.Join(s.root, "locks", e.Name())
+		f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			removeTree(filepath.Join(s.tmpDir(), e.Name()))
+			os.Remove(lock)
+		}
+		f.Close()
+	}
 }
 
 func hasDigest(idx *v1.IndexManifest, d v1.Hash) bool {

@@ -148,6 +148,7 @@ func TestWriteLayerTar(t *testing.T) {
 	}
 	work := t.TempDir()
 	os.Chmod(work, 0o755)
+	t.Cleanup(func() { removeTree(work) }) // overlay's work/work is mode 0
 	upper, wd, mnt := filepath.Join(work, "upper"), filepath.Join(work, "work"), filepath.Join(work, "mnt")
 	for _, d := range []string{upper, wd, mnt} {
 		os.Mkdir(d, 0o755)

@@ -183,8 +183,12 @@ func Bootstrap(ctx context.Context, st *image.Store, ref, suite string, opt Opti
 	if err != nil {
 		return nil, fmt.Errorf("bootstrapping %s: %w", ref, err)
 	}
-	cfg := v1.Config{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, Cmd: []string{"/bin/bash"}}
-	return st.Commit(ref, []image.Layer{layer}, cfg)
+	return st.Commit(ref, []image.Layer{layer}, Config())
+}
+
+// Config is the runtime configuration of a bootstrapped image.
+func Config() v1.Config {
+	return v1.Config{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, Cmd: []string{"/bin/bash"}}
 }
 
 // tidy removes from a fresh tree what does not belong in an image: device

@@ -8,6 +8,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log"
@@ -241,6 +242,45 @@ func ClassicDockerArchive(t testing.TB, path string, tags []string, config []byt
 	man := fmt.Sprintf(`[{"Config":"config.json","RepoTags":%s,"Layers":%s}]`, jsonList(tags), jsonList(names))
 	files = append(files, Reg("manifest.json", man))
 	if err := os.WriteFile(path, Layer(t, files...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ClassicDockerArchiveFiles is ClassicDockerArchive for layers in files
+// (large ones), with a config made up to match them (Cmd ["/bin/sh"]).
+// Nothing is held in memory.
+func ClassicDockerArchiveFiles(t testing.TB, path string, tags []string, layerFiles ...string) {
+	t.Helper()
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tw := tar.NewWriter(out)
+	var diffIDs, names []string
+	for i, lf := range layerFiles {
+		f, err := os.Open(lf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := f.Stat()
+		name := fmt.Sprintf("%064d/layer.tar", i)
+		names = append(names, name)
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: fi.Size(), ModTime: time.Unix(1700000000, 0)})
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(tw, h), f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		diffIDs = append(diffIDs, fmt.Sprintf("sha256:%x", h.Sum(nil)))
+	}
+	cfg := fmt.Sprintf(`{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":%s}}`, jsonList(diffIDs))
+	man := fmt.Sprintf(`[{"Config":"config.json","RepoTags":%s,"Layers":%s}]`, jsonList(tags), jsonList(names))
+	for _, f := range []File{Reg("config.json", cfg), Reg("manifest.json", man)} {
+		tw.WriteHeader(&tar.Header{Name: f.Name, Mode: 0o644, Size: int64(len(f.Body)), ModTime: time.Unix(1700000000, 0)})
+		io.WriteString(tw, f.Body)
+	}
+	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,0 +1,145 @@
+package recipe_test
+
+// Kernel tests of nook build on a real Debian bookworm image (see
+// bootstraptest): run steps in build sandboxes, their deletions as
+// whiteouts, copy steps, and the step cache.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nook-sandbox/nook/image"
+	"github.com/nook-sandbox/nook/image/bootstrap/bootstraptest"
+	"github.com/nook-sandbox/nook/image/recipe"
+	"github.com/nook-sandbox/nook/sandbox"
+	"github.com/nook-sandbox/nook/sandbox/sandboxtest"
+)
+
+// TestMain lets this test binary serve as the build sandboxes' init stage.
+func TestMain(m *testing.M) {
+	if sandbox.IsInit() {
+		os.Exit(sandbox.Init())
+	}
+	os.Exit(m.Run())
+}
+
+func TestBuild(t *testing.T) {
+	dir := sandboxtest.ScratchDir(t)
+	st, err := image.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := bootstraptest.Bookworm(t, st)
+	if err := os.WriteFile(filepath.Join(dir, "hello.conf"), []byte("greeting = hi\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	src := `from = "` + from + `"
+tag = "test/built:1"
+env = { GREETING = "from the recipe" }
+
+[[step]]
+run = "rm /etc/debian_version && rm -r /usr/share/doc && mkdir -p /opt/x && echo \"$GREETING\" > /opt/x/f && id -u > /opt/x/uid"
+
+[[step]]
+copy = { src = "hello.conf", dst = "/etc/nook/hello.conf" }
+`
+	file := filepath.Join(dir, "r.toml")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := recipe.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := recipe.Build(r, recipe.Options{Store: st, Stdout: os.Stderr, Stderr: os.Stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ran != 2 || res.Cached != 0 {
+		t.Errorf("first build ran %d steps, %d cached; want 2, 0", res.Ran, res.Cached)
+	}
+	img, err := st.Resolve("test/built:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(img.Layers) != 3 {
+		t.Fatalf("%d layers, want the base and one per step", len(img.Layers))
+	}
+	run := img.Layers[1].Dir
+	// Deletions are whiteouts in the step's layer; the base is untouched.
+	for _, wh := range []string{"etc/debian_version", "usr/share/doc"} {
+		var s unix.Stat_t
+		if err := unix.Lstat(filepath.Join(run, wh), &s); err != nil || s.Mode&unix.S_IFMT != unix.S_IFCHR || s.Rdev != 0 {
+			t.Errorf("%s in the step's layer: %v, mode %o; want a whiteout (char 0/0)", wh, err, s.Mode)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(img.Layers[0].Dir, "etc/debian_version")); err != nil {
+		t.Errorf("the base layer lost etc/debian_version: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(run, "opt/x/f")); string(b) != "from the recipe\n" {
+		t.Errorf("opt/x/f = %q; want the recipe's env in the step", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(run, "opt/x/uid")); string(b) != "0\n" {
+		t.Errorf("the step ran as uid %q inside, want 0", b)
+	}
+	for _, leak := range []string{"run/nook", "etc/resolv.conf", "proc/1"} {
+		if _, err := os.Lstat(filepath.Join(run, leak)); err == nil {
+			t.Errorf("%s leaked into the step's layer", leak)
+		}
+	}
+	cp := filepath.Join(img.Layers[2].Dir, "etc/nook/hello.conf")
+	if fi, err := os.Stat(cp); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("copied file: %v, %v; want mode 0640", fi, err)
+	}
+	if !strings.Contains(strings.Join(img.Config.Env, " "), "GREETING=from the recipe") {
+		t.Errorf("image env %q lacks the recipe's", img.Config.Env)
+	}
+
+	// An unchanged recipe runs nothing; a changed step re-runs it and
+	// what follows, not what precedes.
+	res, err = recipe.Build(r, recipe.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ran != 0 || res.Cached != 2 {
+		t.Errorf("second build ran %d steps, %d cached; want 0, 2", res.Ran, res.Cached)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hello.conf"), []byte("greeting = hello\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	res, err = recipe.Build(r, recipe.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ran != 1 || res.Cached != 1 {
+		t.Errorf("build after changing the copied file ran %d, %d cached; want 1, 1", res.Ran, res.Cached)
+	}
+}
+
+// TestBuildStepFails: a failing step stops the build with the recipe's
+// file and line, and tags nothing.
+func TestBuildStepFails(t *testing.T) {
+	dir := sandboxtest.ScratchDir(t)
+	st, err := image.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := bootstraptest.Bookworm(t, st)
+	file := filepath.Join(dir, "r.toml")
+	os.WriteFile(file, []byte("from = \""+from+"\"\ntag = \"test/fails:1\"\n\n[[step]]\nrun = \"exit 3\"\n"), 0o644)
+	r, err := recipe.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = recipe.Build(r, recipe.Options{Store: st})
+	if err == nil || !strings.Contains(err.Error(), file+":4: step 1 (run exit 3): exit status 3") {
+		t.Errorf("error %v, want it to name %s:4 and the exit status", err, file)
+	}
+	if _, err := st.Resolve("test/fails:1"); err == nil {
+		t.Errorf("a failed build was tagged")
+	}
+}
