@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // v2Manager writes cgroup v2 files directly. A group with processes cannot
@@ -50,8 +52,39 @@ func newV2In(mount, own string) *v2Manager {
 
 func (m *v2Manager) Name() string { return FSv2 }
 
-func (m *v2Manager) Check(l Limits) []*UnsupportedError {
+// ancestors are the groups from the mount's root down to base's parent,
+// in that order: the ones whose cgroup.subtree_control hands controllers
+// down to base.
+func (m *v2Manager) ancestors() []string {
+	var dirs []string
+	for d := filepath.Dir(m.base); len(d) >= len(m.mount) && m.base != m.mount; d = filepath.Dir(d) {
+		dirs = append([]string{d}, dirs...)
+		if d == m.mount {
+			break
+		}
+	}
+	return dirs
+}
+
+// available lists the controllers base has or Create can give it: those
+// the root has, when every ancestor's cgroup.subtree_control is writable.
+func (m *v2Manager) available() []string {
 	avail := controllersIn(m.base)
+	for _, d := range m.ancestors() {
+		if unix.Access(filepath.Join(d, "cgroup.subtree_control"), unix.W_OK) != nil {
+			return avail
+		}
+	}
+	for _, c := range controllersIn(m.mount) {
+		if !slices.Contains(avail, c) {
+			avail = append(avail, c)
+		}
+	}
+	return avail
+}
+
+func (m *v2Manager) Check(l Limits) []*UnsupportedError {
+	avail := m.available()
 	var errs []*UnsupportedError
 	for _, key := range l.Keys() {
 		c := controllerOf[key]
@@ -62,7 +95,7 @@ func (m *v2Manager) Check(l Limits) []*UnsupportedError {
 		case !writable(m.base):
 			errs = append(errs, &UnsupportedError{key, fmt.Sprintf("%s is not writable by uid %d", m.base, os.Geteuid()),
 				"use --cgroup-manager systemd from a systemd user session, or run nook as root"})
-		case key == "memory_swap" && !exists(filepath.Join(m.base, "memory.swap.max")) && m.base != m.mount:
+		case key == "memory_swap" && !exists(filepath.Join(m.base, "memory.swap.max")) && m.base != m.mount && slices.Contains(controllersIn(m.base), "memory"):
 			errs = append(errs, &UnsupportedError{key, "swap accounting is off (no memory.swap.max)", "boot with swapaccount=1"})
 		}
 	}
@@ -75,13 +108,16 @@ func controllersIn(dir string) []string {
 	return strings.Fields(string(b))
 }
 
-// enable turns on the controllers in want that dir offers in its
-// children.
+// enable turns on the controllers in want that dir offers and has not
+// yet handed to its children. It writes nothing when there is nothing to
+// turn on, so a read-only ancestor that already delegates is fine.
 func enable(dir string, want []string) error {
 	avail := controllersIn(dir)
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	on := strings.Fields(string(b))
 	var ops []string
 	for _, c := range want {
-		if slices.Contains(avail, c) {
+		if slices.Contains(avail, c) && !slices.Contains(on, c) {
 			ops = append(ops, "+"+c)
 		}
 	}
@@ -105,8 +141,11 @@ func (m *v2Manager) Create(s Spec) (Group, error) {
 		}
 	}
 	parent := filepath.Join(m.base, "nook")
-	if err := enable(m.base, want); err != nil {
-		return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
+	// Hand the controllers down from the root, as far as base's children.
+	for _, d := range append(m.ancestors(), m.base) {
+		if err := enable(d, want); err != nil {
+			return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
+		}
 	}
 	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
