@@ -20,7 +20,7 @@ import (
 
 // imageCLI runs the nook binary on a store of its own.
 type imageCLI struct {
-	t     *testing.T
+	t     testing.TB
 	nook  string
 	dir   string
 	store string
@@ -257,5 +257,38 @@ func TestImageImportDiskFull(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
 	if stdout.String() != "exit=125\n" || len(lines) != 2 || !strings.Contains(lines[0], "no space left on device") || !strings.HasPrefix(lines[0], "nook: importing ") || !strings.Contains(lines[1], ": ok") {
 		t.Errorf("stdout %q, stderr:\n%s", stdout.String(), stderr.String())
+	}
+}
+
+// BenchmarkImageDu imports 5 images that share a 64 MiB base layer, each
+// with a 4 MiB layer of its own, and reports what `nook image du` shows:
+// the store holds the base once. Run with -benchtime=1x -v to see the table.
+func BenchmarkImageDu(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		c := &imageCLI{nook: sandboxtest.Nook(b), dir: dir, store: filepath.Join(dir, "store")}
+		base := filepath.Join(dir, "base.tar")
+		f, _ := os.Create(base)
+		if err := imagetest.WriteMixedLayer(f, 7, 64<<20); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		for n := 0; n < 5; n++ {
+			app := filepath.Join(dir, "app.tar")
+			f, _ := os.Create(app)
+			imagetest.WriteMixedLayer(f, int64(100+n), 4<<20)
+			f.Close()
+			archive := filepath.Join(dir, fmt.Sprintf("app%d.tar", n))
+			imagetest.ClassicDockerArchiveFiles(b, archive, []string{fmt.Sprintf("local/app%d:1", n)}, base, app)
+			if out, err := c.cmd("image", "import", archive).CombinedOutput(); err != nil {
+				b.Fatalf("%v\n%s", err, out)
+			}
+			os.Remove(archive)
+		}
+		out, err := c.cmd("image", "du").CombinedOutput()
+		if err != nil {
+			b.Fatalf("%v\n%s", err, out)
+		}
+		b.Logf("nook image du:\n%s", out)
 	}
 }

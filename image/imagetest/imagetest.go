@@ -157,7 +157,7 @@ func WriteMixedLayer(w io.Writer, seed, total int64) error {
 		for i := 0; i < 50 && written < total; i++ {
 			size := int64(r.ExpFloat64() * 8192)
 			if r.Intn(200) == 0 {
-				size = int64(r.Intn(32<<20)) + 1<<20
+				size = min(int64(r.Intn(32<<20))+1<<20, total-written)
 			}
 			name := fmt.Sprintf("%sfile%03d", dir, i)
 			if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size, ModTime: mt}); err != nil {
