@@ -144,6 +144,35 @@ func removeDir(dir string) error {
 	}
 }
 
+// parentName is the directory that holds nook's groups in a cgroupfs
+// hierarchy. It is removed when its last group is: it sits in the
+// launcher's own cgroup, which its owner may want to remove.
+const parentName = "nook"
+
+// mkdirUnder makes parent (with mkParent; an existing one is fine) and
+// then leaf in it, trying again when another nook removed the emptied
+// parent in between.
+func mkdirUnder(mkParent func() error, leaf func() error) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = mkParent(); err != nil {
+			return err
+		}
+		if err = leaf(); !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
+// removeParent removes the parent directory of a removed group if it is
+// nook's and empty; a parent still in use stays (EBUSY, ENOTEMPTY).
+func removeParent(dir string) {
+	if p := filepath.Dir(dir); filepath.Base(p) == parentName {
+		unix.Rmdir(p)
+	}
+}
+
 // writable reports whether the caller may create groups in dir.
 func writable(dir string) bool { return unix.Access(dir, unix.W_OK) == nil }
 

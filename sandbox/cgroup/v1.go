@@ -120,16 +120,13 @@ func (m *v1Manager) Create(s Spec) (Group, error) {
 		if own == "" {
 			continue
 		}
-		base := filepath.Join(own, "nook")
-		if err := mkdirGroup(c, base); err != nil {
-			if isPerm(err) && !needs(s.Limits, c) {
-				continue // a counting-only hierarchy we may not use
-			}
-			g.Destroy()
-			return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
-		}
+		base := filepath.Join(own, parentName)
 		dir := filepath.Join(base, name)
-		if err := mkdirGroup(c, dir); err != nil {
+		err := mkdirUnder(func() error { return mkdirGroup(c, base) }, func() error { return mkdirGroup(c, dir) })
+		if isPerm(err) && !needs(s.Limits, c) {
+			continue // a counting-only hierarchy we may not use
+		}
+		if err != nil {
 			g.Destroy()
 			return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
 		}
@@ -317,6 +314,7 @@ func (g *v1Group) Destroy() error {
 		if err := removeDir(dir); err != nil {
 			errs = append(errs, err)
 		}
+		removeParent(dir)
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

@@ -140,21 +140,21 @@ func (m *v2Manager) Create(s Spec) (Group, error) {
 			want = append(want, c)
 		}
 	}
-	parent := filepath.Join(m.base, "nook")
+	parent := filepath.Join(m.base, parentName)
 	// Hand the controllers down from the root, as far as base's children.
 	for _, d := range append(m.ancestors(), m.base) {
 		if err := enable(d, want); err != nil {
 			return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
 		}
 	}
-	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
-	}
-	if err := enable(parent, want); err != nil {
-		return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
-	}
 	dir := filepath.Join(parent, groupName(s.App, s.Instance))
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	mkParent := func() error {
+		if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		return enable(parent, want)
+	}
+	if err := mkdirUnder(mkParent, func() error { return os.Mkdir(dir, 0o755) }); err != nil {
 		return nil, fmt.Errorf("creating cgroup for %s: %w", s.App, err)
 	}
 	g := &v2Group{dir: dir}
@@ -281,5 +281,6 @@ func (g *v2Group) Destroy() error {
 	if err := removeDir(g.dir); err != nil {
 		return err
 	}
+	removeParent(g.dir)
 	return kerr
 }
