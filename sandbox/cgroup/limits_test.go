@@ -136,3 +136,35 @@ func TestUnsupportedError(t *testing.T) {
 		t.Errorf("message %q: want one line naming the limit, the drop-in, daemon-reload and the flag", msg)
 	}
 }
+
+func TestScopeProperties(t *testing.T) {
+	s := Spec{App: "firefox@esr", Instance: "3f2a", PID: 42, Limits: Limits{
+		Memory: 2 << 30, MemorySwap: 3 << 30, CPUQuota: 150000, CPUPeriod: 100000,
+		CPUSet: "0-1,3", CPUWeight: 50, PIDs: 512, IOWeight: 200}}
+	props, err := scopeProperties(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	for _, p := range props {
+		got[p.Name] = p.Value.Value()
+	}
+	want := map[string]any{
+		"Description": "nook sandbox for firefox@esr", "PIDs": []uint32{42}, "Delegate": true,
+		"CollectMode": "inactive-or-failed", "MemoryAccounting": true, "TasksAccounting": true, "CPUAccounting": true,
+		"MemoryMax": uint64(2 << 30), "MemorySwapMax": uint64(1 << 30),
+		"CPUQuotaPerSecUSec": uint64(1500000), "CPUQuotaPeriodUSec": uint64(100000),
+		"AllowedCPUs": []byte{0b1011}, "CPUWeight": uint64(50), "TasksMax": uint64(512),
+		"IOAccounting": true, "IOWeight": uint64(200),
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("scope properties\n got %v\nwant %v", got, want)
+	}
+	// D-Bus signatures systemd checks.
+	sigs := map[string]string{"PIDs": "au", "AllowedCPUs": "ay", "MemoryMax": "t", "CPUWeight": "t", "Delegate": "b", "CollectMode": "s"}
+	for _, p := range props {
+		if want, ok := sigs[p.Name]; ok && p.Value.Signature().String() != want {
+			t.Errorf("%s has signature %s, want %s", p.Name, p.Value.Signature(), want)
+		}
+	}
+}
