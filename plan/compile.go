@@ -90,40 +90,49 @@ func Compile(p *profiles.Profile, h *Host, args []string) (*sandbox.Plan, error)
 		"XDG_RUNTIME_DIR": runtimeDir,
 		"container":       "nook",
 	}
+	if p.Image != profiles.ImageHost && h.Image != nil {
+		imageEnv(h.Image, env) // the host's TERM, LANG, ... and the profile win
+	}
 	for k, v := range h.Env {
 		env[k] = v
 	}
 
-	// The base file system: host image, kernel interfaces, scratch space.
-	s.Mounts = append(s.Mounts, hostImage(h, &pl.Symlinks)...)
-	s.Mounts = append(s.Mounts,
-		specs.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}},
-		tmpfs("/dev", "mode=755", "nosuid", "noexec"),
-	)
-	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
-		s.Mounts = append(s.Mounts, bind("/dev/"+d, "/dev/"+d, "nosuid", "noexec"))
+	// The base file system: host or layered image, kernel interfaces,
+	// scratch space.
+	onImage := p.Image != profiles.ImageHost
+	if onImage {
+		root, err := imageRoot(p, h)
+		if err != nil {
+			return nil, err
+		}
+		s.Root.Readonly = false
+		s.Mounts = append(s.Mounts, root)
+	} else {
+		s.Mounts = append(s.Mounts, hostImage(h, &pl.Symlinks)...)
 	}
-	s.Mounts = append(s.Mounts,
-		specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
-		tmpfs("/dev/shm", "mode=1777", "nosuid", "nodev"),
-		tmpfs("/tmp", "mode=1777", "nosuid", "nodev"),
-		tmpfs("/run", "mode=755", "nosuid", "nodev"),
-		tmpfs(runtimeDir, "mode=700", "nosuid", "nodev"),
-		tmpfs("/var", "mode=755", "nosuid", "nodev"),
-		tmpfs("/home", "mode=755", "nosuid", "nodev"),
-	)
+	s.Mounts = append(s.Mounts, kernelMounts()...)
+	s.Mounts = append(s.Mounts, tmpfs(runtimeDir, "mode=700", "nosuid", "nodev"))
+	if !onImage { // an image brings its own /var
+		s.Mounts = append(s.Mounts, tmpfs("/var", "mode=755", "nosuid", "nodev"))
+	}
+	s.Mounts = append(s.Mounts, tmpfs("/home", "mode=755", "nosuid", "nodev"))
 	pl.Symlinks = append(pl.Symlinks,
 		sandbox.Symlink{Path: "/dev/ptmx", Target: "pts/ptmx"},
 		sandbox.Symlink{Path: "/dev/fd", Target: "/proc/self/fd"},
 		sandbox.Symlink{Path: "/dev/stdin", Target: "/proc/self/fd/0"},
 		sandbox.Symlink{Path: "/dev/stdout", Target: "/proc/self/fd/1"},
 		sandbox.Symlink{Path: "/dev/stderr", Target: "/proc/self/fd/2"},
-		sandbox.Symlink{Path: "/var/run", Target: "../run"},
-		sandbox.Symlink{Path: "/var/tmp", Target: "../tmp"},
-		sandbox.Symlink{Path: "/var/lock", Target: "../run/lock"},
 	)
+	if !onImage {
+		pl.Symlinks = append(pl.Symlinks,
+			sandbox.Symlink{Path: "/var/run", Target: "../run"},
+			sandbox.Symlink{Path: "/var/tmp", Target: "../tmp"},
+			sandbox.Symlink{Path: "/var/lock", Target: "../run/lock"},
+		)
+	}
 	for _, p := range optionalBinds {
-		if h.Optional[p] {
+		// The host's font cache describes the host's fonts, not an image's.
+		if h.Optional[p] && !(onImage && strings.HasPrefix(p, "/var/")) {
 			s.Mounts = append(s.Mounts, bind(p, p, "ro", "nosuid", "nodev", "noexec"))
 		}
 	}
@@ -164,6 +173,13 @@ func Compile(p *profiles.Profile, h *Host, args []string) (*sandbox.Plan, error)
 		sandbox.File{Path: "/etc/passwd", Mode: 0o644, Data: []byte(passwd(h))},
 		sandbox.File{Path: "/etc/group", Mode: 0o644, Data: []byte(group(h))},
 	)
+	cwd := h.Home
+	if onImage {
+		imageNetwork(p, h, pl)
+		if wd := h.Image.WorkingDir; path.IsAbs(wd) {
+			cwd = wd
+		}
+	}
 
 	for k, v := range p.Env {
 		env[k] = v
@@ -171,7 +187,7 @@ func Compile(p *profiles.Profile, h *Host, args []string) (*sandbox.Plan, error)
 	s.Process = &specs.Process{
 		Args:            append(append([]string{}, p.Command...), args...),
 		Env:             envList(env),
-		Cwd:             h.Home,
+		Cwd:             cwd,
 		User:            specs.User{UID: h.UID, GID: h.GID},
 		NoNewPrivileges: true,
 		Capabilities: &specs.LinuxCapabilities{
@@ -194,9 +210,6 @@ func Compile(p *profiles.Profile, h *Host, args []string) (*sandbox.Plan, error)
 		l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	} else {
 		pl.Warnings = append(pl.Warnings, "network = \"host\": the app shares the host's network, including abstract Unix sockets such as the X server's and D-Bus's")
-	}
-	if l.Resources != nil {
-		pl.Warnings = append(pl.Warnings, "[resources] limits are not enforced by this version of nook")
 	}
 	var err error
 	if l.Seccomp, err = seccompPolicy(p.Security); err != nil {
@@ -225,8 +238,6 @@ func Check(p *profiles.Profile) error {
 func supported(p *profiles.Profile) error {
 	no := func(what, fix string) error { return fmt.Errorf("%s is %w; %s", what, ErrUnsupported, fix) }
 	switch {
-	case p.Image != profiles.ImageHost:
-		return no(fmt.Sprintf("image = %q", p.Image), `use image = "host"`)
 	case p.Display.X11 == profiles.X11Nested:
 		return no(`display.x11 = "nested"`, `use "host" or "none"`)
 	case p.Display.Wayland:
@@ -284,6 +295,24 @@ func hostImage(h *Host, links *[]sandbox.Symlink) []specs.Mount {
 		}
 	}
 	return append(mounts, bind("/etc", "/etc", "ro", "nosuid", "nodev"))
+}
+
+// kernelMounts are every sandbox's /proc, its own /dev with the harmless
+// device nodes, and tmpfs scratch space on /tmp and /run.
+func kernelMounts() []specs.Mount {
+	m := []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec"}},
+		tmpfs("/dev", "mode=755", "nosuid", "noexec"),
+	}
+	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		m = append(m, bind("/dev/"+d, "/dev/"+d, "nosuid", "noexec"))
+	}
+	return append(m,
+		specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+		tmpfs("/dev/shm", "mode=1777", "nosuid", "nodev"),
+		tmpfs("/tmp", "mode=1777", "nosuid", "nodev"),
+		tmpfs("/run", "mode=755", "nosuid", "nodev"),
+	)
 }
 
 func addFragment(pl *sandbox.Plan, f devices.Fragment, env map[string]string) {

@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/nook-sandbox/nook/image"
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
 )
@@ -49,20 +50,34 @@ func imageRoot(p *profiles.Profile, h *Host) (specs.Mount, error) {
 	if len(img.Layers) == 0 {
 		return specs.Mount{}, fmt.Errorf("%s: image %q has no layers; rebuild or re-import it", p.Source, p.Image)
 	}
-	lower := make([]string, len(img.Layers))
-	for i, l := range img.Layers {
-		if !path.IsAbs(l) || strings.ContainsAny(l, ":,\n") {
-			return specs.Mount{}, fmt.Errorf("image %q: layer directory %q is not an absolute path overlayfs can take", p.Image, l)
-		}
-		lower[len(lower)-1-i] = l
-	}
-	opts := []string{"lowerdir=" + strings.Join(lower, ":")}
+	var upper, work string
 	if p.Filesystem.Root != profiles.Ephemeral {
 		if h.RootsDir == "" || !path.IsAbs(h.RootsDir) {
 			return specs.Mount{}, errors.New("the directory for persistent app roots is unknown; set HOME or XDG_DATA_HOME")
 		}
 		root := h.AppRoot(p.ID())
-		opts = append(opts, "upperdir="+path.Join(root, "upper"), "workdir="+path.Join(root, "work"))
+		upper, work = path.Join(root, "upper"), path.Join(root, "work")
+	}
+	m, err := overlayMount(img.Layers, upper, work)
+	if err != nil {
+		return specs.Mount{}, fmt.Errorf("image %q: %w", p.Image, err)
+	}
+	return m, nil
+}
+
+// overlayMount is the overlay mount on "/" of layers (base first), with
+// upper and work dirs, or none ("") for a root on a tmpfs.
+func overlayMount(layers []string, upper, work string) (specs.Mount, error) {
+	lower := make([]string, len(layers))
+	for i, l := range layers {
+		if !path.IsAbs(l) || strings.ContainsAny(l, ":,\n") {
+			return specs.Mount{}, fmt.Errorf("layer directory %q is not an absolute path overlayfs can take", l)
+		}
+		lower[len(lower)-1-i] = l
+	}
+	opts := []string{"lowerdir=" + strings.Join(lower, ":")}
+	if upper != "" {
+		opts = append(opts, "upperdir="+upper, "workdir="+work)
 	}
 	opts = append(opts, "userxattr", "nosuid", "nodev")
 	return specs.Mount{Destination: "/", Type: "overlay", Source: "overlay", Options: opts}, nil
@@ -136,4 +151,58 @@ func probeImageEtc(h *Host) {
 			h.Optional[f] = true
 		}
 	}
+}
+
+// ResolveImage finds the image of profile p in the store at storeRoot,
+// unpacking missing layers, and records it in h for Compile. It does
+// nothing for the host image.
+func ResolveImage(h *Host, p *profiles.Profile, storeRoot string) error {
+	if p.Image == profiles.ImageHost {
+		return nil
+	}
+	st, err := image.Open(storeRoot)
+	if err != nil {
+		return fmt.Errorf("%s: opening the image store: %w", p.ID(), err)
+	}
+	img, err := st.Resolve(p.Image)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Source, err)
+	}
+	h.Image = &Image{Ref: p.Image, Env: img.Config.Env, WorkingDir: img.Config.WorkingDir}
+	for _, l := range img.Layers {
+		h.Image.Layers = append(h.Image.Layers, l.Dir)
+	}
+	return nil
+}
+
+// ResetRoot removes the persistent root (upper and work dirs) of app id,
+// and returns the directory it removed, or "" when there was none. The
+// caller makes sure the app is not running. Directories the app made
+// unwritable are made writable first, so a rootless user can remove what
+// its apps wrote.
+func (h *Host) ResetRoot(id string) (string, error) {
+	if h.RootsDir == "" || id == "" || strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
+		return "", fmt.Errorf("no persistent root for %q", id)
+	}
+	dir := h.AppRoot(id)
+	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	// Rename first, so a half-removed root is never used as an upper dir.
+	trash := filepath.Join(h.RootsDir, ".removing-"+id)
+	if err := os.Rename(dir, trash); err != nil {
+		return "", fmt.Errorf("resetting the root of %s: %w", id, err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		filepath.WalkDir(trash, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Chmod(p, 0o700)
+			}
+			return nil
+		})
+		if err := os.RemoveAll(trash); err != nil {
+			return "", fmt.Errorf("resetting the root of %s: %w", id, err)
+		}
+	}
+	return dir, nil
 }

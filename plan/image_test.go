@@ -60,7 +60,9 @@ func TestCompileImageRoot(t *testing.T) {
 // directories, /etc or /var; it gets the generated passwd and group, and
 // the same kernel interfaces and scratch space as on the host image.
 func TestCompileImageHidesHost(t *testing.T) {
-	for _, h := range []*Host{imageHost(), func() *Host { h := imageHost(); h.Dirs = splitHost().Dirs; return h }()} {
+	withOptional := imageHost()
+	withOptional.Optional = map[string]bool{"/var/cache/fontconfig": true}
+	for _, h := range []*Host{imageHost(), withOptional, func() *Host { h := imageHost(); h.Dirs = splitHost().Dirs; return h }()} {
 		pl := compile(t, parse(t, "image = \""+testRef+"\"\n"), h)
 		for _, m := range pl.Spec.Mounts {
 			if m.Type == "bind" && !strings.HasPrefix(m.Source, "/dev/") && m.Source != h.AppHome("probe") {

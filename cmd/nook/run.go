@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nook-sandbox/nook/image"
 	"github.com/nook-sandbox/nook/plan"
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
@@ -17,7 +18,8 @@ import (
 func init() { subcommands = append(subcommands, newRunCommand) }
 
 func newRunCommand() *cobra.Command {
-	return &cobra.Command{
+	var rf resourceFlags
+	c := &cobra.Command{
 		Use:   "run NAME[@VERSION]|FILE.toml [-- ARGS...]",
 		Short: "Run an app in a sandbox",
 		Long: `Run an app in a sandbox made from its profile.
@@ -33,24 +35,38 @@ itself failed, 126 when the command cannot be executed and 127 when it is
 not found.
 
 Run as root, nook runs the app as $SUDO_UID/$SUDO_GID, or as nobody
-(65534) when those are unset: never as root.`,
+(65534) when those are unset: never as root.
+
+Resource limits come from the profile's [resources] table; the flags
+--memory, --memory-swap, --cpus, --cpuset, --cpu-weight, --pids and
+--io-weight override it key by key, with the same rules. With limits, the
+app runs in a control group of its own, made by --cgroup-manager: auto
+(a systemd scope when systemd answers on D-Bus and the host has cgroup v2,
+else cgroupfs), systemd, or cgroupfs. A limit the host cannot apply (cgroup
+v1 rootless, a user manager that does not delegate the cpu controller)
+makes nook refuse with the fix, unless --ignore-unsupported-limits. When
+the OOM killer ends the app, nook says so, sends a desktop notification
+and exits 137. See docs/cli.md.`,
 		Example: `  nook run xclock
   nook run ./myapp.toml
-  nook run xterm -- -e top`,
+  nook run xterm -- -e top
+  nook run --memory 2G --cpus 1.5 firefox`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := run(args[0], args[1:])
+			code, err := run(args[0], args[1:], &rf)
 			if err != nil || code != 0 {
 				return &exitError{code: code, err: err}
 			}
 			return nil
 		},
 	}
+	rf.register(c)
+	return c
 }
 
 // run launches ref with args and returns nook's exit status.
-func run(ref string, args []string) (int, error) {
-	pl, err := compile(ref, args)
+func run(ref string, args []string, rf *resourceFlags) (int, error) {
+	pl, err := compile(ref, args, rf.apply)
 	if err != nil {
 		return 125, err
 	}
@@ -63,23 +79,41 @@ func run(ref string, args []string) (int, error) {
 			return 125, fmt.Errorf("compiling seccomp filter for %s: %w", pl.App, err)
 		}
 	}
-	code, err := sandbox.Run(pl, sandbox.Options{Filter: filter, Stdio: sandbox.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}})
+	rec := track(pl)
+	cg, err := rf.cgroup(pl, rec.rec.ID)
+	if err != nil {
+		rec.done()
+		return 125, err
+	}
+	rec.limits(cg)
+	code, err := sandbox.Run(pl, sandbox.Options{Filter: filter, Stdio: sandbox.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, Started: rec.started, Cgroup: cg})
+	rec.done()
 	var ee *sandbox.ExitError
 	if errors.As(err, &ee) {
+		notifyOOM(ee.Err)
 		return ee.Code, ee.Err
 	}
 	return code, err
 }
 
-// compile finds the profile ref, probes the host and compiles the plan.
-// It also creates the app's persistent home: the plan binds it.
-func compile(ref string, args []string) (*sandbox.Plan, error) {
+// compile finds the profile ref, applies adjust to it (flags), probes the
+// host and compiles the plan. It also creates the app's persistent home:
+// the plan binds it.
+func compile(ref string, args []string, adjust ...func(*profiles.Profile) error) (*sandbox.Plan, error) {
 	prof, err := profiles.DefaultSearchPath().Find(ref)
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range adjust {
+		if err := f(prof); err != nil {
+			return nil, err
+		}
+	}
 	host, err := plan.ProbeHost(prof, os.Getenv)
 	if err != nil {
+		return nil, err
+	}
+	if err := plan.ResolveImage(host, prof, image.DefaultRoot()); err != nil {
 		return nil, err
 	}
 	pl, err := plan.Compile(prof, host, args)
@@ -88,6 +122,11 @@ func compile(ref string, args []string) (*sandbox.Plan, error) {
 	}
 	if prof.Filesystem.Home != profiles.Ephemeral {
 		if _, err := host.PrepareHome(prof.ID()); err != nil {
+			return nil, err
+		}
+	}
+	if prof.Image != profiles.ImageHost && prof.Filesystem.Root != profiles.Ephemeral {
+		if _, err := host.PrepareRoot(prof.ID()); err != nil {
 			return nil, err
 		}
 	}
