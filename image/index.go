@@ -365,7 +365,7 @@ func (s *Store) putBytes(b []byte) (v1.Hash, error) {
 // compressed blob of an image that has the layer.
 func (s *Store) blobOfLayer(diff v1.Hash) (v1.Descriptor, error) {
 	if fi, err := os.Stat(s.blobPath(diff)); err == nil {
-		return v1.Descriptor{MediaType: types.OCILayer, Size: fi.Size(), Digest: diff}, nil
+		return v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: fi.Size(), Digest: diff}, nil
 	}
 	idx, err := s.readIndex()
 	if err != nil {

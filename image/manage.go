@@ -285,14 +285,29 @@ func (s *Store) DiskUsage() (Usage, error) {
 	if err != nil {
 		return u, err
 	}
+	// A layer costs its blob (keyed by blob digest) and its unpacked dir
+	// (keyed by diff id): images share either part separately (the same
+	// layer pulled compressed and imported uncompressed shares the dir).
 	type img struct {
 		ref, digest string
-		layers      []string // keys of layerBytes
+		parts       []string // keys of partBytes
 	}
 	var imgs []*img
 	byDigest := map[string]*img{}
-	users := map[string]map[string]bool{} // layer key -> manifest digests
-	layerBytes := map[string]int64{}
+	users := map[string]map[string]bool{} // part -> manifest digests
+	partBytes := map[string]int64{}
+	use := func(im *img, key, path string) {
+		if _, ok := partBytes[key]; !ok {
+			partBytes[key] = diskBytes(path)
+		}
+		if users[key] == nil {
+			users[key] = map[string]bool{}
+		}
+		if !users[key][im.digest] {
+			users[key][im.digest] = true
+			im.parts = append(im.parts, key)
+		}
+	}
 	for _, d := range idx.Manifests {
 		if d.Annotations[AnnotationCache] != "" {
 			continue
@@ -308,22 +323,15 @@ func (s *Store) DiskUsage() (Usage, error) {
 		im := &img{ref: d.Annotations[AnnotationRef], digest: d.Digest.String()}
 		byDigest[im.digest] = im
 		for i, l := range m.Layers {
-			key := cfg.RootFS.DiffIDs[i].Hex + "/" + l.Digest.Hex
-			if _, ok := layerBytes[key]; !ok {
-				layerBytes[key] = diskBytes(s.blobPath(l.Digest)) + diskBytes(s.layerDir(cfg.RootFS.DiffIDs[i]))
-			}
-			if users[key] == nil {
-				users[key] = map[string]bool{}
-			}
-			users[key][im.digest] = true
-			im.layers = append(im.layers, key)
+			use(im, "blob:"+l.Digest.Hex, s.blobPath(l.Digest))
+			use(im, "dir:"+cfg.RootFS.DiffIDs[i].Hex, s.layerDir(cfg.RootFS.DiffIDs[i]))
 		}
 		imgs = append(imgs, im)
 	}
 	for _, im := range imgs {
 		iu := ImageUsage{Ref: im.ref, Digest: im.digest}
-		for _, k := range im.layers {
-			b := layerBytes[k]
+		for _, k := range im.parts {
+			b := partBytes[k]
 			iu.Size += b
 			if len(users[k]) > 1 {
 				iu.Shared += b

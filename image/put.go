@@ -65,7 +65,7 @@ func (s *Store) putImage(src source, progress Progress) (v1.Descriptor, error) {
 			Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(src.config)), Digest: cfgDigest},
 			Layers: make([]v1.Descriptor, len(src.layers))}
 		for i, d := range cfg.RootFS.DiffIDs {
-			m.Layers[i] = v1.Descriptor{MediaType: types.OCILayer, Size: src.layers[i].size, Digest: d}
+			m.Layers[i] = v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: src.layers[i].size, Digest: d}
 		}
 	} else {
 		if m, err = v1.ParseManifest(bytes.NewReader(src.manifest)); err != nil {

@@ -58,6 +58,9 @@ func (s *Store) Verify() ([]string, error) {
 				report("%s: blob missing", what)
 				continue
 			}
+			if p := checkCompression(s.blobPath(l.Digest), string(l.MediaType)); p != "" {
+				report("%s: %s", what, p)
+			}
 			if checked[diff.Hex] {
 				continue
 			}
@@ -196,4 +199,24 @@ func statInRoot(root int, rel string) (unix.Stat_t, error) {
 	}
 	err := unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	return st, err
+}
+
+// checkCompression says what is wrong when a layer blob's compression
+// differs from what its media type says ("" when it agrees).
+func checkCompression(blob, mediaType string) string {
+	f, err := os.Open(blob)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	io.ReadFull(f, magic)
+	gz := magic[0] == 0x1f && magic[1] == 0x8b
+	zst := string(magic) == "\x28\xb5\x2f\xfd"
+	wantGz := strings.HasSuffix(mediaType, "gzip")
+	wantZst := strings.HasSuffix(mediaType, "zstd")
+	if gz != wantGz || zst != wantZst {
+		return fmt.Sprintf("media type %s does not match the blob's compression", mediaType)
+	}
+	return ""
 }
