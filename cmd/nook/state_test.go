@@ -79,8 +79,19 @@ func (e *stateE2E) start(profile string) *sandboxRun {
 	r := &sandboxRun{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(r.done) }()
 	t.Cleanup(func() {
+		select {
+		case <-r.done:
+			return
+		default:
+		}
+		// Still running at the end of the test: kill it, and let nook gc
+		// remove its record and cgroup before the state directory goes.
 		cmd.Process.Kill()
 		<-r.done
+		gc := e.command("gc")
+		if out, err := gc.CombinedOutput(); err != nil {
+			t.Errorf("nook gc after the test: %v\n%s", err, out)
+		}
 	})
 	return r
 }
