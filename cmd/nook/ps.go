@@ -49,7 +49,7 @@ added.`,
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format %q: use table or json", format)
 			}
-			_, live, err := liveRecords()
+			live, err := liveRecords()
 			if err != nil {
 				return err
 			}

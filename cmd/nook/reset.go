@@ -39,7 +39,7 @@ func reset(ref string) error {
 		return err
 	}
 	id := (&profiles.Profile{Name: name, Version: version}).ID()
-	if _, live, err := liveRecords(); err == nil {
+	if live, err := liveRecords(); err == nil {
 		for _, r := range live {
 			if r.App == id {
 				return fmt.Errorf("%s is running (%s); stop it first with 'nook stop %s'", id, r.Ref(), r.Ref())

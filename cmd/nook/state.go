@@ -24,27 +24,18 @@ func collectStale() {
 	}
 }
 
-// liveRecords opens the store and returns the running sandboxes. Files
-// that are not records are mentioned on stderr, once each.
-func liveRecords() (*state.Store, []*state.Record, error) {
+// liveRecords returns the running sandboxes. Files in the state directory
+// that are not records are mentioned on stderr.
+func liveRecords() ([]*state.Record, error) {
 	s, err := state.OpenDefault()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	live, bad, err := s.Live()
 	for _, b := range bad {
 		fmt.Fprintf(os.Stderr, "nook: warning: ignoring %v ('nook gc' removes it)\n", b)
 	}
-	return s, live, err
-}
-
-// findRecord returns the running sandbox query names (see state.Match).
-func findRecord(query string) (*state.Record, error) {
-	_, live, err := liveRecords()
-	if err != nil {
-		return nil, err
-	}
-	return state.Match(live, query)
+	return live, err
 }
 
 // tracker keeps the state record of the sandbox nook run starts.

@@ -76,7 +76,7 @@ func stats(w io.Writer, names []string, asJSON, stream, tty bool) error {
 	prev := map[string]state.Sample{}
 	interval := 500 * time.Millisecond
 	measure := func() ([]statsRow, error) {
-		_, live, err := liveRecords()
+		live, err := liveRecords()
 		if err != nil {
 			return nil, err
 		}

@@ -60,7 +60,7 @@ stopped).`,
 // failure, prints each error on its own line, and returns an exit status
 // 125 error when any failed.
 func eachRecord(names []string, do func(*state.Record) error) error {
-	_, live, err := liveRecords()
+	live, err := liveRecords()
 	if err != nil {
 		return err
 	}
