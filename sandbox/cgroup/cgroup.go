@@ -67,9 +67,13 @@ type Manager interface {
 type Group interface {
 	// Ref is what Open needs to find the group again.
 	Ref() Ref
-	// Stats reads the group's counters now.
+	// Stats reads the group's counters now. A group that is gone returns
+	// an error wrapping ErrNotExist: a systemd scope goes as soon as its
+	// last process exits.
 	Stats() (Stats, error)
 	// OOMKills is how many processes the OOM killer killed in the group.
+	// The group Create returned still answers after a systemd scope is
+	// gone, with what it saw while the scope lived.
 	OOMKills() (uint64, error)
 	// Kill sends SIGKILL to every process in the group and returns when
 	// the group is empty (or after a few seconds, with an error).

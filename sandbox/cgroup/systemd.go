@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -227,6 +229,7 @@ func (m *systemdManager) Create(s Spec) (Group, error) {
 		return nil, fmt.Errorf("finding the cgroup of systemd scope %s: %v", unit, err)
 	}
 	g.dir = filepath.Join(mountRoot, cg)
+	g.watchOOM()
 	return g, nil
 }
 
@@ -251,10 +254,75 @@ func waitJob(sigs <-chan *dbus.Signal, job dbus.ObjectPath) error {
 }
 
 // systemdGroup is a scope: its cgroup is read and written as cgroup v2.
+//
+// systemd stops a scope, and removes its cgroup, as soon as its last
+// process exits: Stats then returns ErrNotExist. So that the launcher can
+// still tell an OOM kill, the group that Create made watches memory.events
+// while the scope lives and OOMKills reports the last count it saw.
 type systemdGroup struct {
 	v2Group
 	unit string
 	user bool
+	oom  atomic.Uint64 // oom_kill as last seen by watchOOM
+}
+
+// watchOOM keeps g.oom while the scope lives.
+func (g *systemdGroup) watchOOM() { watchKey(g.dir, "memory.events", "oom_kill", &g.oom) }
+
+// watchKey follows "key value" file dir/file with inotify (cgroup v2
+// signals every change of memory.events, cgroup.events, ...) and keeps in
+// max the largest value it has read, until dir is gone. The returned
+// channel is closed when it stops; nil means it could not start.
+func watchKey(dir, file, key string, max *atomic.Uint64) <-chan struct{} {
+	path := filepath.Join(dir, file)
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil
+	}
+	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY); err != nil {
+		unix.Close(fd)
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer unix.Close(fd)
+		buf := make([]byte, 4096)
+		for {
+			if n, err := readKey(path, key); err == nil {
+				if n > max.Load() {
+					max.Store(n)
+				}
+			} else if !exists(dir) || errors.Is(err, unix.ENODEV) {
+				return
+			}
+			// A removed cgroup file sends no event: look again twice a second.
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if n, err := unix.Poll(fds, 500); err != nil && !errors.Is(err, unix.EINTR) {
+				return
+			} else if n == 0 {
+				continue
+			}
+			if _, err := unix.Read(fd, buf); err != nil && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EAGAIN) {
+				return
+			}
+		}
+	}()
+	return done
+}
+
+func (g *systemdGroup) OOMKills() (uint64, error) {
+	n, err := g.v2Group.OOMKills()
+	if errors.Is(err, ErrNotExist) && g.oom.Load() > 0 {
+		return g.oom.Load(), nil
+	}
+	return max(n, g.oom.Load()), err
+}
+
+func (g *systemdGroup) Stats() (Stats, error) {
+	s, err := g.v2Group.Stats()
+	s.OOMKills = max(s.OOMKills, g.oom.Load())
+	return s, err
 }
 
 func openSystemd(r Ref) (Group, error) {

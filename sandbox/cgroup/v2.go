@@ -224,7 +224,21 @@ func (g *v2Group) apply(l Limits) error {
 
 func (g *v2Group) Ref() Ref { return Ref{Manager: FSv2, Paths: map[string]string{"unified": g.dir}} }
 
+// vanished turns the error of reading a file of a group that is gone
+// (removed, or being removed: ENODEV) into one wrapping ErrNotExist.
+func (g *v2Group) vanished(err error) error {
+	if err != nil && (errors.Is(err, unix.ENODEV) || !exists(g.dir)) {
+		return fmt.Errorf("%s: %w", g.dir, ErrNotExist)
+	}
+	return err
+}
+
 func (g *v2Group) Stats() (Stats, error) {
+	s, err := g.stats()
+	return s, g.vanished(err)
+}
+
+func (g *v2Group) stats() (Stats, error) {
 	var s Stats
 	usec, err := readKey(filepath.Join(g.dir, "cpu.stat"), "usage_usec")
 	if err != nil {
@@ -264,7 +278,7 @@ func (g *v2Group) OOMKills() (uint64, error) {
 	if errors.Is(err, os.ErrNotExist) && exists(g.dir) {
 		return 0, nil // no memory controller here
 	}
-	return n, err
+	return n, g.vanished(err)
 }
 
 func (g *v2Group) Kill() error {

@@ -330,7 +330,8 @@ func testOOM(t *testing.T, m cgroup.Manager) {
 	if err != nil || n < 1 {
 		t.Errorf("OOMKills = %d, %v; want >= 1", n, err)
 	}
-	if st, err := g.Stats(); err != nil || st.OOMKills != n {
+	// A systemd scope is gone once its last process is: Stats says so.
+	if st, err := g.Stats(); !(err == nil && st.OOMKills == n) && !(m.Name() == cgroup.Systemd && errors.Is(err, cgroup.ErrNotExist)) {
 		t.Errorf("Stats().OOMKills = %d, %v; want %d", st.OOMKills, err, n)
 	}
 }
@@ -363,6 +364,9 @@ func testKill(t *testing.T, m cgroup.Manager) {
 	// its sleeps by the host's init.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		st, err := g.Stats()
+		if m.Name() == cgroup.Systemd && errors.Is(err, cgroup.ErrNotExist) {
+			break // systemd removed the emptied scope
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,8 +388,10 @@ func testDestroyAfterExit(t *testing.T, m cgroup.Manager) {
 		t.Fatal(err)
 	}
 	// Another process destroys it, as nook gc does after a launcher died.
+	// systemd may have removed the emptied scope already: Open says so,
+	// and Destroy is still fine.
 	g2, err := cgroup.Open(ref)
-	if err != nil {
+	if err != nil && !(m.Name() == cgroup.Systemd && errors.Is(err, cgroup.ErrNotExist)) {
 		t.Fatalf("Open: %v", err)
 	}
 	if err := g2.Destroy(); err != nil {
