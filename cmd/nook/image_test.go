@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/nook-sandbox/nook/image"
 	"github.com/nook-sandbox/nook/image/imagetest"
 	"github.com/nook-sandbox/nook/sandbox/sandboxtest"
 )
@@ -290,5 +294,102 @@ func BenchmarkImageDu(b *testing.B) {
 			b.Fatalf("%v\n%s", err, out)
 		}
 		b.Logf("nook image du:\n%s", out)
+	}
+}
+
+// slowBlobs serves blobs at about 64 MiB/s, so a test can kill a pull in
+// the middle of a layer.
+type slowBlobs struct{ registry.BlobHandler }
+
+func (s slowBlobs) Get(ctx context.Context, repo string, h v1.Hash) (io.ReadCloser, error) {
+	rc, err := s.BlobHandler.Get(ctx, repo, h)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{&slowReader{r: rc}, rc}, nil
+}
+
+func (s slowBlobs) Stat(ctx context.Context, repo string, h v1.Hash) (int64, error) {
+	return s.BlobHandler.(registry.BlobStatHandler).Stat(ctx, repo, h)
+}
+
+func (s slowBlobs) Put(ctx context.Context, repo string, h v1.Hash, rc io.ReadCloser) error {
+	return s.BlobHandler.(registry.BlobPutHandler).Put(ctx, repo, h, rc)
+}
+
+type slowReader struct{ r io.Reader }
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(p) > 64<<10 {
+		p = p[:64<<10]
+	}
+	time.Sleep(time.Millisecond)
+	return s.r.Read(p)
+}
+
+// TestImagePullKilled SIGKILLs a real `nook image pull` while it writes a
+// layer blob: the store stays consistent and the next pull succeeds.
+func TestImagePullKilled(t *testing.T) {
+	c := newImageCLI(t)
+	host := imagetest.Registry(t, registry.WithBlobHandler(slowBlobs{registry.NewInMemoryBlobHandler()}))
+	var layer bytes.Buffer
+	if err := imagetest.WriteMixedLayer(&layer, 9, 48<<20); err != nil {
+		t.Fatal(err)
+	}
+	img := imagetest.Image(t, v1.Config{Cmd: []string{"/x"}}, layer.Bytes())
+	imagetest.Push(t, host+"/big:1", img)
+	cmd := c.cmd("image", "pull", host+"/big:1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !killed; time.Sleep(time.Millisecond) {
+		ents, _ := os.ReadDir(filepath.Join(c.store, "tmp"))
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), "blob-") && fi.Size() > 1<<20 {
+				cmd.Process.Signal(syscall.SIGKILL)
+				killed = true
+			}
+		}
+	}
+	cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !killed || !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("pull was not killed mid-way: %v", cmd.ProcessState)
+	}
+	c.ok("image", "verify")
+	if out := c.ok("image", "pull", host+"/big:1"); !strings.HasPrefix(out, "pulled "+host+"/big:1") {
+		t.Errorf("pull after kill printed %q", out)
+	}
+	c.ok("image", "verify")
+	if ents, _ := os.ReadDir(filepath.Join(c.store, "tmp")); len(ents) != 0 {
+		t.Errorf("leftovers in tmp/ after the next pull: %v", ents)
+	}
+}
+
+// TestProgressTerminal renders progress as on a terminal: one line per
+// layer, redrawn in place, with a bar while fetching.
+func TestProgressTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	p := &progressPrinter{w: &buf, tty: true}
+	d1, d2 := "sha256:"+strings.Repeat("1", 64), "sha256:"+strings.Repeat("2", 64)
+	p.event(image.Event{Index: 0, Count: 2, Digest: d1, Phase: "fetching", Total: 1000})
+	p.event(image.Event{Index: 1, Count: 2, Digest: d2, Phase: "exists", Done: 50, Total: 50})
+	p.last = time.Time{}
+	p.event(image.Event{Index: 0, Count: 2, Digest: d1, Phase: "fetching", Done: 500, Total: 1000})
+	p.event(image.Event{Index: 0, Count: 2, Digest: d1, Phase: "done", Total: 1000})
+	p.finish()
+	out := buf.String()
+	for _, want := range []string{
+		"\x1b[2K111111111111  fetching  [" + strings.Repeat(" ", 30) + "] 0 B / 1000 B\n",
+		"\x1b[2K111111111111  fetching  [" + strings.Repeat("=", 15) + strings.Repeat(" ", 15) + "] 500 B / 1000 B\n",
+		"\x1b[2K222222222222  exists    50 B\n",
+		"\x1b[2A\x1b[2K111111111111  done      1000 B\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal progress lacks %q:\n%q", want, out)
+		}
 	}
 }
