@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -250,8 +251,28 @@ func cpuUsageNS(t *testing.T, ref cgroup.Ref) uint64 {
 	return n
 }
 
+// hostIdle reads the host's idle CPU time (idle + iowait) and total CPU
+// time from /proc/stat, in clock ticks summed over all CPUs.
+func hostIdle(t *testing.T) (idle, total uint64) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseUint(f, 10, 64)
+		total += n
+		if i == 3 || i == 4 {
+			idle += n
+		}
+	}
+	return idle, total
+}
+
 // TestRunCPUQuota: two busy threads at cpus = 0.5 get about half a core
-// over four seconds, measured by the group's CPU accounting.
+// over four seconds, measured by the group's CPU accounting: never more
+// than the quota allows, and at least 0.35 when the host had the room.
 func TestRunCPUQuota(t *testing.T) {
 	l := cgroup.Limits{CPUQuota: 50000, CPUPeriod: 100000}
 	needLimits(t, l)
@@ -259,12 +280,22 @@ func TestRunCPUQuota(t *testing.T) {
 	s := e.start(runArgs(e.profile("spin", "", "/probe/probe", "spin", "2", "4"), "--cpus", "0.5")...)
 	ref := groupOf(t, s)
 	u0, t0 := cpuUsageNS(t, ref), time.Now()
+	i0, all0 := hostIdle(t)
 	result := s.line(t)
 	u1, t1 := cpuUsageNS(t, ref), time.Now()
+	i1, all1 := hostIdle(t)
 	cores := float64(u1-u0) / float64(t1.Sub(t0).Nanoseconds())
-	t.Logf("cpus = 0.5: the group used %.3f cores over %.2f s (probe: %s)", cores, t1.Sub(t0).Seconds(), result)
-	if cores < 0.35 || cores > 0.65 {
-		t.Errorf("the group used %.3f cores, want about 0.5 (0.35..0.65)", cores)
+	// What the spinner could have had: the host's idle cores plus its own.
+	ncpu := float64(runtime.NumCPU())
+	room := float64(i1-i0)/float64(all1-all0)*ncpu + cores
+	t.Logf("cpus = 0.5: the group used %.3f cores over %.2f s; the host had %.2f cores free for it (probe: %s)", cores, t1.Sub(t0).Seconds(), room, result)
+	switch {
+	case cores > 0.65:
+		t.Errorf("the group used %.3f cores, more than its quota of 0.5 allows (0.65 with tolerance)", cores)
+	case cores < 0.35 && room >= 0.6:
+		t.Errorf("the group used %.3f cores though %.2f were free; want about 0.5 (at least 0.35)", cores, room)
+	case cores < 0.35:
+		t.Logf("the host was too busy (%.2f cores free) to show the quota's lower side; only the cap is checked", room)
 	}
 }
 
