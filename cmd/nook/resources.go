@@ -25,14 +25,15 @@ type resourceFlags struct {
 	weights profiles.Resources
 }
 
+// resourceHelp is each flag's usage; the word in backquotes names its value.
 var resourceHelp = map[string]string{
-	"memory":      `hard memory limit, as in "512M" or "2G"`,
-	"memory_swap": `memory plus swap, at least --memory; "0" means no swap`,
-	"cpus":        "CPU quota in cores, as in 1.5",
-	"cpuset":      `CPUs the app may run on, as in "0-1,3"`,
-	"cpu_weight":  "relative CPU share, 1..10000 (default 100; Docker's -c 512 is 50)",
-	"pids":        "most processes and threads at once",
-	"io_weight":   "relative IO share, 1..10000 (default 100)",
+	"memory":      "hard memory limit: a `SIZE` such as 512M or 2G",
+	"memory_swap": "memory plus swap, a `SIZE` of at least --memory; 0 means no swap",
+	"cpus":        "CPU quota in `CORES`, as in 1.5",
+	"cpuset":      "`CPUS` the app may run on, as in 0-1,3",
+	"cpu_weight":  "relative CPU share, a `WEIGHT` from 1 to 10000 (100 is every group's; Docker's -c 512 is 50)",
+	"pids":        "most processes and threads at once, a `NUMBER`",
+	"io_weight":   "relative IO share, a `WEIGHT` from 1 to 10000 (100 is every group's)",
 }
 
 func (f *resourceFlags) register(c *cobra.Command) {
@@ -40,7 +41,7 @@ func (f *resourceFlags) register(c *cobra.Command) {
 	for _, k := range profiles.ResourceKeys {
 		f.values[k] = c.Flags().String(strings.ReplaceAll(k, "_", "-"), "", resourceHelp[k]+"; overrides the profile")
 	}
-	c.Flags().StringVar(&f.manager, "cgroup-manager", cgroup.Auto, "how limits are applied: auto, systemd or cgroupfs")
+	c.Flags().StringVar(&f.manager, "cgroup-manager", cgroup.Auto, "`MANAGER` that applies limits: auto, systemd or cgroupfs")
 	c.Flags().BoolVar(&f.ignoreUnsupported, "ignore-unsupported-limits", false, "run without the limits this host cannot apply, with a warning, instead of refusing")
 }
 
