@@ -7,10 +7,12 @@ package main
 // image comes from bootstraptest (debootstrapped once per machine).
 
 import (
+	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nook-sandbox/nook/image"
@@ -77,10 +79,21 @@ run = "apt-get update && apt-get install -y --no-install-recommends hello && rm 
 	if out := e.output("run", prof, "--", "-g", "hi from nook"); out != "hi from nook\n" {
 		t.Errorf("hello -g printed %q", out)
 	}
-	// The host's /usr is not there: the image's is.
+	// The host's /usr is not there: the image's is. The probes are host
+	// programs the test packages install and a minimal Debian lacks.
+	var hostOnly []string
+	for _, p := range []string{"/usr/sbin/debootstrap", "/usr/bin/hyperfine", "/usr/bin/bwrap", "/usr/bin/Xvfb"} {
+		if _, err := os.Stat(p); err == nil {
+			hostOnly = append(hostOnly, p)
+		}
+	}
+	if len(hostOnly) == 0 {
+		t.Fatal("none of the host programs this test looks for is installed; run scripts/deps test")
+	}
 	sh := e.write("sh.toml", "name = \"imgsh\"\ncommand = [\"/bin/sh\", \"-c\"]\nimage = \"test/hello:1\"\n[filesystem]\nhome = \"ephemeral\"\nroot = \"ephemeral\"\n")
-	if out := e.output("run", sh, "--", "cat /etc/debian_version; test -e /usr/bin/go && echo host-usr; test -e "+e.nook+" && echo host-file; echo done"); !strings.HasPrefix(out, "12.") || strings.Contains(out, "host-") || !strings.HasSuffix(out, "done\n") {
-		t.Errorf("on the image:\n%s", out)
+	script := "cat /etc/debian_version; for f in " + strings.Join(hostOnly, " ") + "; do test -e $f && echo host: $f; done; echo done"
+	if out := e.output("run", sh, "--", script); !strings.HasPrefix(out, "12.") || strings.Contains(out, "host:") || !strings.HasSuffix(out, "done\n") {
+		t.Errorf("on the image (want Debian 12's files, none of the host's %v):\n%s", hostOnly, out)
 	}
 }
 
@@ -106,6 +119,28 @@ func TestImageRootAndReset(t *testing.T) {
 			t.Errorf("%s: second run read %q, want %q", filepath.Base(tc.prof), got, tc.want)
 		}
 	}
+	// Not while it runs.
+	sleeper := e.command("run", persistent, "--", "echo up; sleep 30")
+	stdout, err := sleeper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "up\n" {
+		t.Fatalf("running keeper: %q, %v", line, err)
+	}
+	code, stderr := e.run("reset", "keeper")
+	sleeper.Process.Signal(syscall.SIGTERM)
+	sleeper.Wait()
+	if code != 125 || !strings.Contains(stderr, "keeper is running") {
+		t.Errorf("nook reset of a running app: exit %d, %q; want 125 saying it runs", code, stderr)
+	}
+	if got := e.output("run", persistent, "--", read); got != "kept\n" {
+		t.Errorf("a refused reset removed the root: read %q", got)
+	}
+
 	out := e.output("reset", "keeper")
 	if !strings.HasPrefix(out, "removed ") || !strings.Contains(out, filepath.Join("roots", "keeper")) {
 		t.Errorf("nook reset said %q", out)
