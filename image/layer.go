@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
@@ -135,6 +136,10 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// layersUnpacked counts the layers this process unpacked (tests check that
+// concurrent writers unpack a layer once).
+var layersUnpacked atomic.Int64
+
 // ensureLayer unpacks the stored blob as the layer diffID unless it is
 // unpacked already. The uncompressed content must hash to diffID.
 func (s *Store) ensureLayer(blob, diffID v1.Hash, what string, count func(int64)) (Layer, error) {
@@ -153,6 +158,10 @@ func (s *Store) ensureLayer(blob, diffID v1.Hash, what string, count func(int64)
 	s.removeStale("layer-" + diffID.Hex + "-")
 	tmp, err := os.MkdirTemp(s.tmpDir(), "layer-"+diffID.Hex+"-")
 	if err != nil {
+		return l, fmt.Errorf("%s: %w", what, err)
+	}
+	// The layer's root is the image's "/" when no layer has a "./" entry.
+	if err := os.Chmod(tmp, 0o755); err != nil {
 		return l, fmt.Errorf("%s: %w", what, err)
 	}
 	ok := false
@@ -190,6 +199,7 @@ func (s *Store) ensureLayer(blob, diffID v1.Hash, what string, count func(int64)
 		return l, fmt.Errorf("%s: %w", what, err)
 	}
 	ok = true
+	layersUnpacked.Add(1)
 	return l, nil
 }
 

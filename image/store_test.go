@@ -67,6 +67,15 @@ func TestImportExportRoundTrip(t *testing.T) {
 	imagetest.OCIArchive(t, filepath.Join(dir, "oci.tar"), "example.org/app:oci", img, false)
 	imagetest.OCIArchive(t, filepath.Join(dir, "oci.tar.gz"), "example.org/app:ocigz", img, true)
 	imagetest.OCILayout(t, filepath.Join(dir, "layout"), "", img) // unnamed: needs --tag
+	// Docker before 25 saved a layer shared by two images once, the other
+	// DIR/layer.tar being a symlink to it.
+	links := []imagetest.File{imagetest.Reg("store/l0", string(layers[0])), imagetest.Reg("store/l1", string(layers[1])), imagetest.Reg("store/l2", string(layers[2]))}
+	for i := range layers {
+		links = append(links, imagetest.Symlink(fmt.Sprintf("%d/layer.tar", i), fmt.Sprintf("../store/l%d", i)))
+	}
+	links = append(links, imagetest.Reg("c.json", string(cf)),
+		imagetest.Reg("manifest.json", `[{"Config":"c.json","RepoTags":["app:links"],"Layers":["0/layer.tar","1/layer.tar","2/layer.tar"]}]`))
+	os.WriteFile(filepath.Join(dir, "links.tar"), imagetest.Layer(t, links...), 0o644)
 	cases := []struct{ file, tag, ref string }{
 		{"ggcr-docker.tar", "", "example.org/app:1"},
 		{"classic.tar", "", "app:classic"},
@@ -74,6 +83,7 @@ func TestImportExportRoundTrip(t *testing.T) {
 		{"oci.tar", "", "example.org/app:oci"},
 		{"oci.tar.gz", "", "example.org/app:ocigz"},
 		{"layout", "dir:1", "dir:1"},
+		{"links.tar", "", "app:links"},
 	}
 	s := openStore(t)
 	for _, c := range cases {
@@ -155,11 +165,20 @@ func TestImportErrors(t *testing.T) {
 	b := mustRead(t, ggcr)
 	os.WriteFile(filepath.Join(dir, "truncated.tar"), b[:len(b)/2], 0o644)
 	os.WriteFile(filepath.Join(dir, "truncated.tar.gz"), imagetest.Gzip(t, b)[:len(b)/4], 0o644)
+	os.WriteFile(filepath.Join(dir, "hostlink.tar"), imagetest.Layer(t,
+		imagetest.Reg("c.json", `{"rootfs":{"type":"layers","diff_ids":["sha256:`+strings.Repeat("0", 64)+`"]}}`),
+		imagetest.Symlink("0/layer.tar", "/etc/passwd"),
+		imagetest.Reg("manifest.json", `[{"Config":"c.json","RepoTags":["h:1"],"Layers":["0/layer.tar"]}]`)), 0o644)
+	os.WriteFile(filepath.Join(dir, "hostpath.tar"), imagetest.Layer(t,
+		imagetest.Reg("c.json", `{"rootfs":{"type":"layers","diff_ids":["sha256:`+strings.Repeat("0", 64)+`"]}}`),
+		imagetest.Reg("manifest.json", `[{"Config":"c.json","RepoTags":["h:1"],"Layers":["../../../../../../etc/passwd"]}]`)), 0o644)
 	cases := []struct {
 		file string
 		is   error
 		want string
 	}{
+		{"hostlink.tar", ErrArchive, "opening 0/layer.tar in the archive"},
+		{"hostpath.tar", ErrArchive, "opening ../../../../../../etc/passwd in the archive"},
 		{"diffid.tar", ErrDigest, "layer 2/3"},
 		{"layout", ErrDigest, "layer 2/3 (" + d1.String() + ")"},
 		{"garbage.tar", ErrArchive, "not an image archive"},
@@ -458,4 +477,39 @@ func TestPullAuth(t *testing.T) {
 
 func httpBasicAuth(t *testing.T, h http.Handler, user, pass string) string {
 	return imagetest.ServeWithBasicAuth(t, h, user, pass)
+}
+
+// TestConcurrentImports: several stores on one root (as separate processes
+// would be: flocks are per open file) import the same archive at once; each
+// layer is unpacked once and every import succeeds.
+func TestConcurrentImports(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "store")
+	img, _ := testImage(t, 8)
+	file := filepath.Join(t.TempDir(), "a.tar")
+	imagetest.DockerArchive(t, file, "c:1", img)
+	before := layersUnpacked.Load()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(root)
+			if err == nil {
+				_, err = s.Import(file, ImportOptions{})
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("import %d: %v", i, err)
+		}
+	}
+	if n := layersUnpacked.Load() - before; n != 3 {
+		t.Errorf("%d layers unpacked for a 3-layer image imported 4 times at once", n)
+	}
+	s, _ := Open(root)
+	checkImage(t, s, "c:1", img)
 }

@@ -182,6 +182,7 @@ func TestUnpackMetadata(t *testing.T) {
 		}
 		return fi
 	}
+	check(".", os.ModeDir|0o755) // no "./" entry: "/" must stay traversable
 	check("ro", os.ModeDir|0o555)
 	check("ro/a", 0o644)
 	if fi := check("bin/su", os.ModeSetuid|0o755); fi != nil && fi.ModTime().Unix() != 1700000000 {
