@@ -73,7 +73,7 @@ profile bench-host host '"/probe/probe"' "$(printf '[[filesystem.mounts]]\nsourc
 profile bench-one bench/one:1 '"/bin/probe"'
 profile bench-ten bench/ten:1 '"/bin/probe"'
 
-for user in root nooktest; do
+for user in ${NOOK_BENCH_USERS:-root nooktest}; do
 	echo "== as $user"
 	home=$dir/home-$user
 	mkdir -p "$home"
@@ -98,5 +98,6 @@ h, o, t = r["host image"], r["1 layer"], r["10 layers"]
 print(f"[{sys.argv[2]}] mean: host {h['mean']*1e3:.2f} ms, 1 layer {o['mean']*1e3:.2f} ms, 10 layers {t['mean']*1e3:.2f} ms")
 print(f"[{sys.argv[2]}] 10 layers - 1 layer: {(t['mean']-o['mean'])*1e3:+.2f} ms mean, {(t['median']-o['median'])*1e3:+.2f} ms median")
 print(f"[{sys.argv[2]}] 1 layer - host image: {(o['mean']-h['mean'])*1e3:+.2f} ms mean, {(o['median']-h['median'])*1e3:+.2f} ms median")
+print(f"[{sys.argv[2]}] min: host {h['min']*1e3:.2f} ms, 1 layer {o['min']*1e3:.2f} ms, 10 layers {t['min']*1e3:.2f} ms (least disturbed by other load)")
 PY
 done

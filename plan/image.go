@@ -29,6 +29,8 @@ type Image struct {
 	// WorkingDir is the image config's working directory; "" means the
 	// app's home.
 	WorkingDir string
+	// Digest is the image's manifest digest; "" when unknown.
+	Digest string
 }
 
 // imageEtc are host files an image app on the host's network needs to
@@ -168,7 +170,7 @@ func ResolveImage(h *Host, p *profiles.Profile, storeRoot string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Source, err)
 	}
-	h.Image = &Image{Ref: p.Image, Env: img.Config.Env, WorkingDir: img.Config.WorkingDir}
+	h.Image = &Image{Ref: p.Image, Env: img.Config.Env, WorkingDir: img.Config.WorkingDir, Digest: img.Digest}
 	for _, l := range img.Layers {
 		h.Image.Layers = append(h.Image.Layers, l.Dir)
 	}
@@ -205,4 +207,27 @@ func (h *Host) ResetRoot(id string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// rootImageFile records, in an app's root directory, the digest of the
+// image its upper dir was made on.
+const rootImageFile = "image"
+
+// CheckRootImage records the digest of h.Image in the persistent root of
+// app id, and returns a warning when the root was made on another image:
+// the app's old changes now lie over new layers. "" means nothing to say.
+func (h *Host) CheckRootImage(id string) string {
+	if h.Image == nil || h.Image.Digest == "" {
+		return ""
+	}
+	f := filepath.Join(h.AppRoot(id), rootImageFile)
+	old, err := os.ReadFile(f)
+	if err == nil && string(old) == h.Image.Digest {
+		return ""
+	}
+	os.WriteFile(f, []byte(h.Image.Digest), 0o644)
+	if err != nil || len(old) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the persistent root of %s was made on another image (%.19s, now %.19s): its changes lie over the new image; 'nook reset %s' starts afresh", id, old, h.Image.Digest, id)
 }

@@ -5,6 +5,8 @@ package plan
 // image config, and the errors of unresolved or malformed images.
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -245,5 +247,72 @@ func TestCompileImageKeepsHostPlan(t *testing.T) {
 	got := compile(t, parse(t, ""), imageHost())
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("host-image plan changed with an image on the host:\n%s\nwant\n%s", dump(got), dump(want))
+	}
+}
+
+// TestPrepareAndResetRoot: PrepareRoot makes upper and work dirs (upper
+// 0755: it is the app's /), CheckRootImage warns once when the image under
+// a root changed, and ResetRoot removes a root whatever the app left in it.
+func TestPrepareAndResetRoot(t *testing.T) {
+	h := imageHost()
+	h.RootsDir = filepath.Join(t.TempDir(), "roots")
+	h.UID, h.GID = uint32(os.Getuid()), uint32(os.Getgid())
+	dir, err := h.PrepareRoot("app@1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != filepath.Join(h.RootsDir, "app@1") {
+		t.Errorf("PrepareRoot = %s", dir)
+	}
+	for sub, mode := range map[string]os.FileMode{"upper": 0o755, "work": 0o700} {
+		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%s: %v, %v; want mode %o", sub, fi, err, mode)
+		}
+	}
+	if _, err := h.PrepareRoot("app@1"); err != nil {
+		t.Errorf("PrepareRoot again: %v", err)
+	}
+
+	h.Image.Digest = "sha256:1111111111111111111111111111"
+	for i, tc := range []struct {
+		digest, want string
+	}{
+		{"sha256:1111111111111111111111111111", ""},
+		{"sha256:1111111111111111111111111111", ""},
+		{"sha256:2222222222222222222222222222", "'nook reset app@1'"},
+		{"sha256:2222222222222222222222222222", ""},
+	} {
+		h.Image.Digest = tc.digest
+		got := h.CheckRootImage("app@1")
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("call %d: CheckRootImage = %q, want %q", i, got, tc.want)
+		}
+	}
+
+	// What an app leaves: a read-only directory with files, a whiteout-like
+	// entry, a symlink out.
+	ro := filepath.Join(dir, "upper", "ro")
+	os.MkdirAll(filepath.Join(ro, "deep"), 0o755)
+	os.WriteFile(filepath.Join(ro, "deep", "f"), []byte("x"), 0o400)
+	os.Symlink("/etc/passwd", filepath.Join(dir, "upper", "link"))
+	os.Chmod(filepath.Join(ro, "deep"), 0o500)
+	os.Chmod(ro, 0o500)
+	got, err := h.ResetRoot("app@1")
+	if err != nil || got != dir {
+		t.Fatalf("ResetRoot = %q, %v; want %s", got, err, dir)
+	}
+	if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+		t.Errorf("root still there: %v", err)
+	}
+	if _, err := os.Stat("/etc/passwd"); err != nil {
+		t.Errorf("ResetRoot followed a symlink out: %v", err)
+	}
+	if got, err := h.ResetRoot("app@1"); got != "" || err != nil {
+		t.Errorf("ResetRoot of nothing = %q, %v", got, err)
+	}
+	for _, bad := range []string{"", ".", "..", "a/b", "../roots"} {
+		if _, err := h.ResetRoot(bad); err == nil {
+			t.Errorf("ResetRoot(%q) accepted", bad)
+		}
 	}
 }

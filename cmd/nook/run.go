@@ -129,6 +129,9 @@ func compile(ref string, args []string, adjust ...func(*profiles.Profile) error)
 		if _, err := host.PrepareRoot(prof.ID()); err != nil {
 			return nil, err
 		}
+		if w := host.CheckRootImage(prof.ID()); w != "" {
+			pl.Warnings = append(pl.Warnings, w)
+		}
 	}
 	return pl, nil
 }
