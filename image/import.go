@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -60,17 +61,20 @@ func (s *Store) Import(file string, opt ImportOptions) ([]Imported, error) {
 		}
 		defer lk.unlock()
 		s.removeStaleImports()
-		tmp, err := os.MkdirTemp(s.tmpDir(), "import-")
-		if err != nil {
-			return nil, fmt.Errorf("importing %s: %w", file, err)
-		}
-		defer removeTree(tmp)
-		ilk, err := s.lockFile(filepath.Base(tmp), true)
+		// Lock first, then make the directory: a directory that exists
+		// without its lock held belongs to a dead import.
+		tmpName := fmt.Sprintf("import-%d-%d", os.Getpid(), rand.Int64())
+		ilk, err := s.lockFile(tmpName, true)
 		if err != nil {
 			return nil, err
 		}
-		defer os.Remove(filepath.Join(s.root, "locks", filepath.Base(tmp)))
 		defer ilk.unlock()
+		defer os.Remove(filepath.Join(s.root, "locks", tmpName))
+		tmp := filepath.Join(s.tmpDir(), tmpName)
+		if err := os.Mkdir(tmp, 0o700); err != nil {
+			return nil, fmt.Errorf("importing %s: %w", file, err)
+		}
+		defer removeTree(tmp)
 		if err := extractArchive(file, tmp); err != nil {
 			return nil, fmt.Errorf("importing %s: %w", file, err)
 		}
