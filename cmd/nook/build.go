@@ -15,7 +15,7 @@ func newBuildCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "build RECIPE.toml",
 		Short: "Build an image from a recipe",
-		Long: `Build an image from a TOML recipe (see docs/images.md, "Recipes"):
+		Long: `Build an image from a TOML recipe (see docs/recipes.md):
 
   from = "debian:bookworm"
   tag = "local/hello:1"
