@@ -53,7 +53,7 @@ func unpack(r io.Reader, dir string) (unpackStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("opening %s: %w", dir, err)
 	}
-	u := &unpacker{root: rootFd, asRoot: privileged(), cache: map[string]int{}, buf: make([]byte, 1<<20)}
+	u := &unpacker{root: rootFd, asRoot: privileged(), cache: map[string]int{}, dirIdx: map[string]int{}, buf: make([]byte, 1<<20)}
 	defer u.close()
 	tr := tar.NewReader(r)
 	for {
@@ -77,30 +77,51 @@ func unpack(r io.Reader, dir string) (unpackStats, error) {
 }
 
 type dirMeta struct {
-	rel        string
-	hdr        *tar.Header
-	mode       uint32
-	atime, mod time.Time
+	rel string
+	hdr *tar.Header
 }
 
 type unpacker struct {
-	root   int
-	asRoot bool
-	cache  map[string]int // parent dir (relative) -> open fd
-	dirs   []dirMeta
-	buf    []byte
+	root    int
+	asRoot  bool
+	cache   map[string]int // parent dir (relative) -> open fd
+	retired []int          // fds dropped from the cache, closed before the next entry
+	dirs    []dirMeta
+	dirIdx  map[string]int // rel -> index in dirs
+	buf     []byte
 }
 
 func (u *unpacker) close() {
 	u.dropCache()
+	u.closeRetired()
 	unix.Close(u.root)
 }
 
+// dropCache forgets the cached directory fds. They stay open until the
+// current entry is done (closeRetired), because the entry may hold some.
 func (u *unpacker) dropCache() {
 	for k, fd := range u.cache {
-		unix.Close(fd)
+		u.retired = append(u.retired, fd)
 		delete(u.cache, k)
 	}
+}
+
+func (u *unpacker) closeRetired() {
+	for _, fd := range u.retired {
+		unix.Close(fd)
+	}
+	u.retired = u.retired[:0]
+}
+
+// addDir records a directory's metadata for finishDirs; the last entry for
+// a path wins.
+func (u *unpacker) addDir(rel string, hdr *tar.Header) {
+	if i, ok := u.dirIdx[rel]; ok {
+		u.dirs[i].hdr = hdr
+		return
+	}
+	u.dirIdx[rel] = len(u.dirs)
+	u.dirs = append(u.dirs, dirMeta{rel: rel, hdr: hdr})
 }
 
 // cleanName maps an entry name to a path relative to the layer root; "."
@@ -197,10 +218,11 @@ func removeAllAt(dirfd int, name string) (bool, error) {
 
 // entry writes one tar entry. It reports whether the entry was skipped.
 func (u *unpacker) entry(hdr *tar.Header, r io.Reader) (bool, error) {
+	u.closeRetired()
 	rel := cleanName(hdr.Name)
 	if rel == "." {
 		if hdr.Typeflag == tar.TypeDir {
-			u.dirs = append(u.dirs, dirMeta{rel: ".", hdr: hdr})
+			u.addDir(".", hdr)
 		}
 		return false, nil
 	}
@@ -232,7 +254,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		u.dirs = append(u.dirs, dirMeta{rel: rel, hdr: hdr})
+		u.addDir(rel, hdr)
 		return false, nil
 	case tar.TypeReg, tar.TypeRegA:
 		return false, u.file(pfd, base, hdr, r)
@@ -418,6 +440,7 @@ func allowedXattr(name string, asRoot bool) bool {
 // deepest first. A directory later replaced by something else is skipped.
 func (u *unpacker) finishDirs() error {
 	u.dropCache()
+	u.closeRetired()
 	for i := len(u.dirs) - 1; i >= 0; i-- {
 		d := u.dirs[i]
 		fd := u.root

@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,7 +156,7 @@ func assertNoHostLink(t *testing.T, layer, host string) {
 // markers, and that read-only directories still get their children.
 func TestUnpackMetadata(t *testing.T) {
 	s := openStore(t)
-	l, err := s.AddLayer(bytes.NewReader(imagetest.Layer(t,
+	firstTar := imagetest.Layer(t,
 		imagetest.File{Name: "ro/", Type: tar.TypeDir, Mode: 0o555},
 		imagetest.Reg("ro/a", "a"),
 		imagetest.File{Name: "bin/su", Body: "su", Mode: 0o4755},
@@ -166,10 +167,12 @@ func TestUnpackMetadata(t *testing.T) {
 		imagetest.Dir("opq/"), imagetest.Opaque("opq"), imagetest.Reg("opq/kept", "k"),
 		imagetest.File{Name: "x/.wh..wh.plnk", Body: ""},
 		imagetest.File{Name: "u", Body: "u", Xattrs: map[string]string{"user.test": "v"}},
-	)))
+	)
+	l, err := s.AddLayer(bytes.NewReader(firstTar))
 	if err != nil {
 		t.Fatal(err)
 	}
+	first := l
 	check := func(p string, mode os.FileMode) os.FileInfo {
 		t.Helper()
 		fi, err := os.Lstat(filepath.Join(l.Dir, p))
@@ -218,12 +221,33 @@ func TestUnpackMetadata(t *testing.T) {
 		t.Errorf("u: user.test = %q, %v", buf[:n], err)
 	}
 	check("opq/kept", 0o644)
-	// Same content again: deduplicated, same directory, no error.
-	l2, err := s.AddLayer(bytes.NewReader(imagetest.Layer(t, imagetest.File{Name: "ro/", Type: tar.TypeDir, Mode: 0o555})))
-	if err != nil || l2.Dir == l.Dir {
-		t.Fatalf("second layer: %v %v", l2, err)
+	// Later entries win: a directory given twice gets the second mode; a
+	// hard link replacing a file, after enough directories to evict the
+	// unpacker's directory cache, still lands where it should.
+	files := []imagetest.File{{Name: "dup/", Type: tar.TypeDir, Mode: 0o700}, {Name: "dup/", Type: tar.TypeDir, Mode: 0o750}}
+	for i := 0; i < 70; i++ {
+		files = append(files, imagetest.Reg(fmt.Sprintf("d%d/f", i), fmt.Sprint(i)))
 	}
-	if err := removeTree(l.Dir); err != nil {
+	files = append(files, imagetest.Reg("x/l", "old"), imagetest.Hardlink("x/l", "d0/f"), imagetest.Reg("d69/f", "new"))
+	l3, err := s.AddLayer(bytes.NewReader(imagetest.Layer(t, files...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = l3
+	check("dup", os.ModeDir|0o750)
+	if b, _ := os.ReadFile(filepath.Join(l.Dir, "x/l")); string(b) != "0" {
+		t.Errorf("x/l = %q, want the content of d0/f", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(l.Dir, "d69/f")); string(b) != "new" {
+		t.Errorf("d69/f = %q", b)
+	}
+	// The same content again is deduplicated: same directory, no unpacking.
+	before := layersUnpacked.Load()
+	again, err := s.AddLayer(bytes.NewReader(firstTar))
+	if err != nil || again != first || layersUnpacked.Load() != before {
+		t.Errorf("AddLayer of the same tar = %+v, %v (unpacked %d more)", again, err, layersUnpacked.Load()-before)
+	}
+	if err := removeTree(first.Dir); err != nil {
 		t.Errorf("removeTree of a layer with read-only dirs: %v", err)
 	}
 }
