@@ -10,12 +10,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/nook-sandbox/nook/image/imagetest"
 )
@@ -512,4 +518,46 @@ func TestConcurrentImports(t *testing.T) {
 	}
 	s, _ := Open(root)
 	checkImage(t, s, "c:1", img)
+}
+
+// TestPullIndex: a multi-platform image gives the linux image of this
+// machine's architecture.
+func TestPullIndex(t *testing.T) {
+	host := imagetest.Registry(t)
+	var adds []mutate.IndexAddendum
+	for _, arch := range []string{"arm64", runtime.GOARCH, "s390x"} {
+		img := imagetest.Image(t, v1.Config{Cmd: []string{"/" + arch}}, imagetest.RandomLayer(t, int64(len(arch)), arch, 2))
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.Architecture = arch
+		img, _ = mutate.ConfigFile(img, cf)
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	idx := mutate.AppendManifests(empty.Index, adds...)
+	r, _ := name.ParseReference(host+"/multi:1", name.Insecure)
+	if err := remote.WriteIndex(r, idx); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t)
+	if _, err := s.Pull(context.Background(), host+"/multi:1", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The same index in an OCI layout, imported.
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{AnnotationRef: "example.org/multi:2"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Import(dir, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{host + "/multi:1", "example.org/multi:2"} {
+		img, err := s.Resolve(ref)
+		if err != nil || len(img.Config.Cmd) != 1 || img.Config.Cmd[0] != "/"+runtime.GOARCH {
+			t.Errorf("%s: %+v, %v; want the %s image", ref, img, err, runtime.GOARCH)
+		}
+	}
 }
