@@ -68,13 +68,18 @@ func newMessage(p *Plan, filter []byte) *message {
 	}
 }
 
-// report is what the init stage sends back on the status descriptor: once,
-// either the app's pid (inside the sandbox) or an error and the exit code
-// nook should use.
+// report is what the init stage sends back on the status descriptor:
+// either the app's pid (inside the sandbox) and, when the app has ended,
+// a second report with Exit; or an error and the exit code nook should use.
 type report struct {
 	PID   int    `json:"pid,omitempty"`
 	Error string `json:"error,omitempty"`
 	Code  int    `json:"code,omitempty"`
+	// Exit is sent on a second line once the app has ended, with the
+	// code init will exit with. Init then waits until the launcher closes
+	// the go descriptor, so that the sandbox's cgroup (which a systemd
+	// scope removes with its last process) can still be read.
+	Exit *int `json:"exit,omitempty"`
 }
 
 func init() {
@@ -158,13 +163,16 @@ func Init() int {
 		return fail(125, err)
 	}
 	json.NewEncoder(status).Encode(report{PID: pid})
+	code := supervise(pid)
+	json.NewEncoder(status).Encode(report{Exit: &code})
 	status.Close()
-	return supervise(pid)
+	proceed(gf) // until the launcher has read the cgroup and closes it
+	return code
 }
 
-// proceed waits for the launcher's go-ahead on descriptor fd: one byte,
-// written once init is in its cgroup. It returns false when the launcher
-// closed the descriptor without it.
+// proceed waits for the launcher on descriptor fd: for one byte (the
+// go-ahead, written once init is in its cgroup), or for the launcher to
+// close it. It returns false when the launcher closed it.
 func proceed(fd int) bool {
 	var b [1]byte
 	for {
@@ -172,7 +180,6 @@ func proceed(fd int) bool {
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
-		unix.Close(fd)
 		return n == 1
 	}
 }

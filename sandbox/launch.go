@@ -185,7 +185,6 @@ func Run(p *Plan, opts Options) (int, error) {
 		opts.Started(Instance{InitPID: cmd.Process.Pid, Cgroup: group})
 	}
 	goW.Write([]byte{0}) // init is in its cgroup: it may start the app
-	goW.Close()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -205,10 +204,22 @@ func Run(p *Plan, opts Options) (int, error) {
 		return 125, &ExitError{125, fmt.Errorf("sending plan to sandbox for %s: %w", p.App, err)}
 	}
 	var rep report
-	line, readErr := bufio.NewReader(statusR).ReadBytes('\n')
+	status := bufio.NewReader(statusR)
+	line, readErr := status.ReadBytes('\n')
 	if readErr == nil {
 		readErr = json.Unmarshal(line, &rep)
 	}
+	// Once the app has ended, init says so and waits: its cgroup is still
+	// there to read the OOM kill count from (a systemd scope goes with
+	// its last process). Closing goW lets init exit.
+	var oomKills uint64
+	if readErr == nil && rep.Error == "" {
+		var end report
+		if line, err := status.ReadBytes('\n'); err == nil && json.Unmarshal(line, &end) == nil && end.Exit != nil && group != nil {
+			oomKills, _ = group.OOMKills()
+		}
+	}
+	goW.Close()
 	cmd.Wait() // the status is read from ProcessState below
 	code := 0
 	if st := cmd.ProcessState; st != nil {
@@ -217,8 +228,12 @@ func Run(p *Plan, opts Options) (int, error) {
 		}
 	}
 	if group != nil && rep.Error == "" && code == 128+int(unix.SIGKILL) {
-		// The OOM killer may have picked the app or init itself.
-		if n, err := group.OOMKills(); err == nil && n > 0 {
+		// The OOM killer may have picked the app or init itself (then
+		// init could not report, and the count is read now).
+		if n, err := group.OOMKills(); err == nil {
+			oomKills = max(oomKills, n)
+		}
+		if oomKills > 0 {
 			return code, &ExitError{code, &OOMError{App: p.App, Limit: opts.Cgroup.Limits.Memory}}
 		}
 	}

@@ -35,7 +35,10 @@ type systemdManager struct {
 }
 
 // busAddress is the D-Bus address of the system bus (user false) or of the
-// user's bus: $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus.
+// bus the user's systemd manager is on: $XDG_RUNTIME_DIR/bus (the user bus
+// of dbus-user-session), else $DBUS_SESSION_BUS_ADDRESS. The user bus goes
+// first: a session bus of its own (a nested session, a test's) has no
+// systemd on it.
 func busAddress(user bool) (string, error) {
 	if !user {
 		if a := os.Getenv("DBUS_SYSTEM_BUS_ADDRESS"); a != "" {
@@ -43,13 +46,13 @@ func busAddress(user bool) (string, error) {
 		}
 		return "unix:path=/run/dbus/system_bus_socket", nil
 	}
-	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" {
-		return a, nil
-	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && exists(filepath.Join(d, "bus")) {
 		return "unix:path=" + filepath.Join(d, "bus"), nil
 	}
-	return "", errors.New("no user bus: neither $DBUS_SESSION_BUS_ADDRESS nor $XDG_RUNTIME_DIR/bus is set")
+	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" {
+		return a, nil
+	}
+	return "", errors.New("no user bus: neither $XDG_RUNTIME_DIR/bus nor $DBUS_SESSION_BUS_ADDRESS is there")
 }
 
 func connect(user bool) (*dbus.Conn, error) {
