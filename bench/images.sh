@@ -8,10 +8,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 echo "== unpack vs tar -x, disk (\$TMPDIR)"
-go test -run '^$' -bench 'Unpack|TarX|AddLayer' -benchtime=3x -count=3 ./image/ | grep '^Benchmark'
+go test -run '^$' -bench 'UnpackVsTar|AddLayer' -benchtime=3x -count=3 ./image/ | grep '^Benchmark'
 if [ -d /dev/shm ]; then
 	echo "== unpack vs tar -x, tmpfs (/dev/shm)"
-	NOOK_BENCH_DIR=/dev/shm go test -run '^$' -bench 'Unpack|TarX|AddLayer' -benchtime=3x -count=3 ./image/ | grep '^Benchmark'
+	NOOK_BENCH_DIR=/dev/shm go test -run '^$' -bench 'UnpackVsTar|AddLayer' -benchtime=3x -count=3 ./image/ | grep '^Benchmark'
 fi
 echo "== nook image du, 5 images on one base"
 go test -run '^$' -bench ImageDu -benchtime=1x -v ./cmd/nook/ | sed -n '/nook image du:/,/saved by sharing/p'
