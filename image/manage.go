@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -210,6 +211,15 @@ func (s *Store) Prune(opt PruneOptions) (Pruned, error) {
 			path := filepath.Join(s.tmpDir(), e.Name())
 			p.Bytes += diskBytes(path)
 			removeTree(path)
+		}
+	}
+	// Per-digest lock files: no writer runs while prune holds locks/store,
+	// so none is held or waited on.
+	if ents, err = os.ReadDir(filepath.Join(s.root, "locks")); err == nil {
+		for _, e := range ents {
+			if n := e.Name(); strings.HasPrefix(n, "blob-") || strings.HasPrefix(n, "layer-") || strings.HasPrefix(n, "import-") {
+				os.Remove(filepath.Join(s.root, "locks", n))
+			}
 		}
 	}
 	return p, nil

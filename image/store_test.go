@@ -255,6 +255,9 @@ func TestSharedBase(t *testing.T) {
 	if p.Layers != n-1 || p.Blobs != 3*(n-1) {
 		t.Errorf("prune removed %+v, want %d layers and %d blobs", p, n-1, 3*(n-1))
 	}
+	if locks, _ := os.ReadDir(filepath.Join(s.Root(), "locks")); len(locks) > 2 {
+		t.Errorf("prune left per-digest lock files: %v", locks) // store and index stay
+	}
 	checkImage(t, s, fmt.Sprintf("app%d:1", n-1), imagetest.Image(t, testConfig, base, imagetest.RandomLayer(t, n-1, "app", 5)))
 	if _, err := s.Resolve("app0:1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("removed image resolves: %v", err)
