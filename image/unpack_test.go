@@ -20,6 +20,7 @@ func openStore(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { removeTree(s.Root()) }) // layers may hold read-only dirs
 	return s
 }
 
