@@ -3,7 +3,7 @@
 // start.
 //
 // A record is a JSON file named ID.json in the state directory (see
-// DefaultDir). The launcher writes it atomically (temporary file, fsync,
+// DefaultDir). The launcher writes it atomically (temporary file, then
 // rename) once the sandbox's init stage exists and removes it when the
 // sandbox ends. If the launcher dies without removing it (SIGKILL), the
 // record is stale: its launcher's pid is gone or belongs to another process

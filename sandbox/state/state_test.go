@@ -479,7 +479,7 @@ func BenchmarkCollect(b *testing.B) {
 }
 
 // BenchmarkCreateRemove is what recording a sandbox adds to nook run:
-// lock, scan, write with fsync, rename; and the removal at exit.
+// lock, scan, write, rename; and the removal at exit.
 func BenchmarkCreateRemove(b *testing.B) {
 	s, err := Open(filepath.Join(b.TempDir(), "nook"))
 	if err != nil {

@@ -182,7 +182,10 @@ func validID(id string) bool {
 const tmpPrefix = ".tmp-"
 
 // write stores r as ID.json atomically: readers see the old file, no
-// file, or the whole new one, never part of one.
+// file, or the whole new one, never part of one. It does not fsync:
+// records describe processes, which a crash of the machine ends anyway,
+// and a record from an earlier boot is stale by its boot id. Syncing cost
+// every launch 3.5 ms on an ext4 /run.
 func (s *Store) write(r *Record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -194,9 +197,6 @@ func (s *Store) write(r *Record) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -206,10 +206,6 @@ func (s *Store) write(r *Record) error {
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing state record %s: %w", r.ID, err)
-	}
-	if d, err := os.Open(s.dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
