@@ -21,7 +21,9 @@ type Plan struct {
 
 	// Spec is the OCI runtime spec. nook reads: Process (Args, Env, Cwd,
 	// User, Terminal is ignored), Root (Path "" means an empty tmpfs root
-	// built from Mounts; Readonly), Hostname, Mounts, and Linux
+	// built from Mounts, or, when Mounts[0] is an overlay on "/", that
+	// overlay: an image root, see overlay.go; Readonly), Hostname, Mounts,
+	// and Linux
 	// (Namespaces, UIDMappings, GIDMappings, Seccomp, MaskedPaths,
 	// ReadonlyPaths, Resources).
 	Spec specs.Spec `json:"spec"`
