@@ -127,11 +127,15 @@ func testLifecycle(t *testing.T, m cgroup.Manager) {
 	if err != nil {
 		t.Fatalf("Open(%s): %v", b, err)
 	}
-	p.release()
-	time.Sleep(50 * time.Millisecond)
-	st, err := g2.Stats()
-	if err != nil {
-		t.Fatalf("Stats: %v", err)
+	p.release() // sh execs sleep: CPU time and memory charged to the group
+	var st cgroup.Stats
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if st, err = g2.Stats(); err != nil {
+			t.Fatalf("Stats: %v", err)
+		}
+		if st.MemoryUsage > 0 && st.CPUUsageNS > 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if st.PIDs < 1 || st.PIDsLimit != 64 || st.MemoryLimit != 256<<20 || st.MemoryUsage == 0 || st.CPUUsageNS == 0 {
 		t.Errorf("Stats = %+v, want pids >= 1 of 64, memory > 0 of 256 MiB, cpu > 0", st)
