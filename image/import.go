@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -60,21 +58,11 @@ func (s *Store) Import(file string, opt ImportOptions) ([]Imported, error) {
 			return nil, err
 		}
 		defer lk.unlock()
-		s.removeStaleImports()
-		// Lock first, then make the directory: a directory that exists
-		// without its lock held belongs to a dead import.
-		tmpName := fmt.Sprintf("import-%d-%d", os.Getpid(), rand.Int64())
-		ilk, err := s.lockFile(tmpName, true)
+		tmp, release, err := s.privateTmp("import-")
 		if err != nil {
-			return nil, err
-		}
-		defer ilk.unlock()
-		defer os.Remove(filepath.Join(s.root, "locks", tmpName))
-		tmp := filepath.Join(s.tmpDir(), tmpName)
-		if err := os.Mkdir(tmp, 0o700); err != nil {
 			return nil, fmt.Errorf("importing %s: %w", file, err)
 		}
-		defer removeTree(tmp)
+		defer release()
 		if err := extractArchive(file, tmp); err != nil {
 			return nil, fmt.Errorf("importing %s: %w", file, err)
 		}
@@ -132,27 +120,6 @@ func (s *Store) Import(file string, opt ImportOptions) ([]Imported, error) {
 		}
 	}
 	return out, nil
-}
-
-// removeStaleImports removes the unpacked archives of imports that were
-// killed: each import holds locks/import-XXX while tmp/import-XXX exists.
-func (s *Store) removeStaleImports() {
-	ents, _ := os.ReadDir(s.tmpDir())
-	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), "import-") {
-			continue
-		}
-		lock := filepath.Join(s.root, "locks", e.Name())
-		f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o644)
-		if err != nil {
-			continue
-		}
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			removeTree(filepath.Join(s.tmpDir(), e.Name()))
-			os.Remove(lock)
-		}
-		f.Close()
-	}
 }
 
 func hasDigest(idx *v1.IndexManifest, d v1.Hash) bool {

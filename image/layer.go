@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // ErrDigest: content does not match its digest (a corrupt or tampered
@@ -23,21 +25,36 @@ import (
 var ErrDigest = errors.New("digest mismatch")
 
 // AddLayer stores r, an uncompressed layer tar with OCI whiteouts, as a blob
-// and unpacks it. A layer already in the store (same diff ID) is not
-// unpacked again. The blob is kept uncompressed: its digest is the diff ID.
+// and unpacks it, in one pass: the stream is written to a temporary blob,
+// hashed and unpacked into a temporary directory at once, and both are
+// renamed into place once the diff ID is known. A layer already in the
+// store (same diff ID) keeps its directory and the new one is dropped. The
+// blob is kept uncompressed: its digest is the diff ID.
 func (s *Store) AddLayer(r io.Reader) (Layer, error) {
 	lk, err := s.writing()
 	if err != nil {
 		return Layer{}, err
 	}
 	defer lk.unlock()
-	f, err := os.CreateTemp(s.tmpDir(), "add-")
+	work, release, err := s.privateTmp("add-")
 	if err != nil {
 		return Layer{}, fmt.Errorf("adding layer: %w", err)
 	}
-	defer os.Remove(f.Name())
+	defer release()
+	blob, dir := filepath.Join(work, "blob"), filepath.Join(work, "layer")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return Layer{}, fmt.Errorf("adding layer: %w", err)
+	}
+	f, err := os.Create(blob)
+	if err != nil {
+		return Layer{}, fmt.Errorf("adding layer: %w", err)
+	}
 	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(f, h), r)
+	tee := io.TeeReader(r, io.MultiWriter(f, h))
+	_, err = unpack(tee, dir)
+	if err == nil {
+		_, err = io.Copy(io.Discard, tee) // padding after the end of the archive
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -45,10 +62,69 @@ func (s *Store) AddLayer(r io.Reader) (Layer, error) {
 		return Layer{}, fmt.Errorf("adding layer: %w", err)
 	}
 	diff := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", h.Sum(nil))}
-	if err := s.putBlobFile(diff, f.Name()); err != nil {
+	if err := s.putBlobFile(diff, blob); err != nil {
 		return Layer{}, fmt.Errorf("adding layer %s: %w", diff, err)
 	}
-	return s.ensureLayer(diff, diff, "layer "+diff.String(), nil)
+	l := Layer{DiffID: diff.String(), Dir: s.layerDir(diff)}
+	llk, err := s.lockFile("layer-"+diff.Hex, true)
+	if err != nil {
+		return l, err
+	}
+	defer llk.unlock()
+	if !exists(l.Dir) {
+		if err := os.Rename(dir, l.Dir); err != nil {
+			return l, fmt.Errorf("adding layer %s: %w", diff, err)
+		}
+		layersUnpacked.Add(1)
+	}
+	return l, nil
+}
+
+// privateTmp makes a directory tmp/PREFIX... that belongs to this call:
+// its lock (locks/ of the same name) is held until release, which removes
+// both. removeStaleTmp removes such directories whose lock nobody holds:
+// they belong to killed processes.
+func (s *Store) privateTmp(prefix string) (string, func(), error) {
+	s.removeStaleTmp(prefix)
+	// Lock first, then make the directory: a directory that exists
+	// without its lock held belongs to a dead process.
+	name := fmt.Sprintf("%s%d-%d", prefix, os.Getpid(), rand.Int64())
+	lk, err := s.lockFile(name, true)
+	if err != nil {
+		return "", nil, err
+	}
+	dir := filepath.Join(s.tmpDir(), name)
+	release := func() {
+		removeTree(dir)
+		os.Remove(filepath.Join(s.root, "locks", name))
+		lk.unlock()
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		release()
+		return "", nil, err
+	}
+	return dir, release, nil
+}
+
+// removeStaleTmp removes the tmp/PREFIX* directories of killed processes
+// (see privateTmp).
+func (s *Store) removeStaleTmp(prefix string) {
+	ents, _ := os.ReadDir(s.tmpDir())
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		lock := filepath.Join(s.root, "locks", e.Name())
+		f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			removeTree(filepath.Join(s.tmpDir(), e.Name()))
+			os.Remove(lock)
+		}
+		f.Close()
+	}
 }
 
 // putBlobFile renames the file at tmp, whose digest is known to be d, into

@@ -269,3 +269,30 @@ func TestCorruptLayer(t *testing.T) {
 		t.Errorf("good layer after bad ones: %v", err)
 	}
 }
+
+// TestStaleTmpRemoved: what a killed AddLayer or import left in tmp/ (a
+// directory whose lock nobody holds) goes with the next one of its kind;
+// a directory whose lock is held stays.
+func TestStaleTmpRemoved(t *testing.T) {
+	s := openStore(t)
+	dead := filepath.Join(s.tmpDir(), "add-1-1")
+	os.MkdirAll(filepath.Join(dead, "layer", "ro"), 0o755)
+	os.Chmod(filepath.Join(dead, "layer", "ro"), 0o555)
+	live, release, err := s.privateTmp("add-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); err == nil {
+		t.Error("a dead add- directory survived privateTmp")
+	}
+	if _, err := s.AddLayer(bytes.NewReader(imagetest.Layer(t, imagetest.Reg("a", "a")))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live add- directory was removed: %v", err)
+	}
+	release()
+	if ents, _ := os.ReadDir(s.tmpDir()); len(ents) != 0 {
+		t.Errorf("tmp/ after release: %v", ents)
+	}
+}

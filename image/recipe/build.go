@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -132,7 +133,8 @@ func runStep(r *Recipe, s Step, layers []image.Layer, cfg v1.Config, opt Options
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return image.Layer{}, err
 	}
-	dir, err := os.MkdirTemp(tmp, "build-")
+	removeStale(tmp)
+	dir, err := os.MkdirTemp(tmp, fmt.Sprintf("build-%d-", os.Getpid()))
 	if err != nil {
 		return image.Layer{}, err
 	}
@@ -304,4 +306,19 @@ func ownerOf(fi os.FileInfo) (int, int) {
 		return int(st.Uid), int(st.Gid)
 	}
 	return -1, -1
+}
+
+// removeStale removes the step directories of builds whose process is
+// gone (killed mid-step), named build-PID-* in the store's tmp directory.
+func removeStale(tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "build-*-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.Split(filepath.Base(d), "-")[1])
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			os.RemoveAll(d)
+		}
+	}
 }

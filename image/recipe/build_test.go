@@ -5,7 +5,9 @@ package recipe_test
 // whiteouts, copy steps, and the step cache.
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,4 +144,74 @@ func TestBuildStepFails(t *testing.T) {
 	if _, err := st.Resolve("test/fails:1"); err == nil {
 		t.Errorf("a failed build was tagged")
 	}
+}
+
+// TestBuildKilled: a build killed in the middle of a step leaves its step
+// directory behind; the next build removes it and succeeds, and the step
+// cache holds only finished steps.
+func TestBuildKilled(t *testing.T) {
+	dir := sandboxtest.ScratchDir(t)
+	st, err := image.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := bootstraptest.Bookworm(t, st)
+	file := filepath.Join(dir, "r.toml")
+	os.WriteFile(file, []byte("from = \""+from+"\"\ntag = \"test/killed:1\"\n\n[[step]]\nrun = \"echo started; touch /partial; sleep 60\"\n"), 0o644)
+	// The build runs in a child: this test binary, told to build.
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestBuildChild$")
+	cmd.Env = append(os.Environ(), "NOOK_TEST_BUILD="+file, "NOOK_TEST_STORE="+filepath.Join(dir, "store"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && sc.Text() != "started" {
+	}
+	cmd.Process.Kill() // SIGKILL: init and the step die with it
+	cmd.Wait()
+	left, _ := filepath.Glob(filepath.Join(dir, "store", "tmp", "build-*"))
+	if len(left) == 0 {
+		t.Fatal("a killed build left no step directory; the test did not kill it mid-step")
+	}
+
+	os.WriteFile(file, []byte("from = \""+from+"\"\ntag = \"test/killed:1\"\n\n[[step]]\nrun = \"touch /done\"\n"), 0o644)
+	r, err := recipe.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := recipe.Build(r, recipe.Options{Store: st})
+	if err != nil {
+		t.Fatalf("build after a killed one: %v", err)
+	}
+	if res.Ran != 1 {
+		t.Errorf("ran %d steps, want 1", res.Ran)
+	}
+	for _, d := range left {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s of the killed build is still there", d)
+		}
+	}
+}
+
+// TestBuildChild is TestBuildKilled's child process; it does nothing
+// unless NOOK_TEST_BUILD is set.
+func TestBuildChild(t *testing.T) {
+	file := os.Getenv("NOOK_TEST_BUILD")
+	if file == "" {
+		return
+	}
+	st, err := image.Open(os.Getenv("NOOK_TEST_STORE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := recipe.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipe.Build(r, recipe.Options{Store: st, Stdout: os.Stdout, Stderr: os.Stderr})
 }
