@@ -183,7 +183,11 @@ func (p *parser) step(i int, m map[string]any) Step {
 	st := Step{Line: p.lines[at]}
 	_, hasRun := m["run"]
 	_, hasCopy := m["copy"]
-	if hasRun == hasCopy {
+	unknown := false
+	for k := range m {
+		unknown = unknown || (k != "run" && k != "copy")
+	}
+	if hasRun == hasCopy && !unknown { // a misspelt key says more
 		p.fail(at, "a step needs exactly one of run or copy")
 	}
 	for k, v := range m {

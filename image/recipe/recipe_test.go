@@ -59,6 +59,7 @@ func TestParseErrors(t *testing.T) {
 		{"env name", head + "[env]\n\"A-B\" = \"x\"\n", "r.toml:4: env: \"A-B\" is not a variable name"},
 		{"step not array", head + "[step]\nrun = \"x\"\n", "r.toml:3: step must be an array of tables"},
 		{"unknown step key", head + "[[step]]\nrun = \"x\"\nrum = \"y\"\n", "r.toml:5: unknown key \"rum\" in [[step]]"},
+		{"misspelt run", head + "[[step]]\nrum = \"x\"\n", "r.toml:4: unknown key \"rum\" in [[step]]"},
 		{"empty step", head + "[[step]]\n", "r.toml:3: a step needs exactly one of run or copy"},
 		{"both", head + "[[step]]\nrun = \"x\"\ncopy = { src = \"a\", dst = \"/a\" }\n", "r.toml:3: a step needs exactly one"},
 		{"run type", head + "[[step]]\nrun = [\"x\"]\n", "r.toml:4: step[0].run must be a string"},
