@@ -273,3 +273,28 @@ func treeHash(t *testing.T, dirs []string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// TestImageLockdown: invariants 1 and 2 hold on an image root too: the
+// app is not host root and holds no capability, with no_new_privs.
+func TestImageLockdown(t *testing.T) {
+	im := newImage(t, 2, 0)
+	var st statusReport
+	out := im.run("", "status")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("probe status: %v\n%s", err, out)
+	}
+	if st.UID == 0 || st.EUID == 0 {
+		t.Errorf("app runs as uid %d (euid %d) on an image root", st.UID, st.EUID)
+	}
+	if os.Getuid() != 0 && st.UID != os.Getuid() {
+		t.Errorf("rootless app uid %d, want %d", st.UID, os.Getuid())
+	}
+	for _, f := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		if st.Self[f] != zeroCaps {
+			t.Errorf("app %s = %q on an image root", f, st.Self[f])
+		}
+	}
+	if st.Self["NoNewPrivs"] != "1" {
+		t.Errorf("NoNewPrivs = %q", st.Self["NoNewPrivs"])
+	}
+}
