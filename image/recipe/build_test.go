@@ -29,13 +29,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestBuild(t *testing.T) {
+// bookworm returns a scratch directory, a store in it holding Debian
+// bookworm, and bookworm's reference.
+func bookworm(t *testing.T) (string, *image.Store, string) {
+	t.Helper()
 	dir := sandboxtest.ScratchDir(t)
 	st, err := image.Open(filepath.Join(dir, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	from := bootstraptest.Bookworm(t, st)
+	return dir, st, bootstraptest.Bookworm(t, st)
+}
+
+func TestBuild(t *testing.T) {
+	dir, st, from := bookworm(t)
 	if err := os.WriteFile(filepath.Join(dir, "hello.conf"), []byte("greeting = hi\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +132,7 @@ copy = { src = "hello.conf", dst = "/etc/nook/hello.conf" }
 // TestBuildStepFails: a failing step stops the build with the recipe's
 // file and line, and tags nothing.
 func TestBuildStepFails(t *testing.T) {
-	dir := sandboxtest.ScratchDir(t)
-	st, err := image.Open(filepath.Join(dir, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	from := bootstraptest.Bookworm(t, st)
+	dir, st, from := bookworm(t)
 	file := filepath.Join(dir, "r.toml")
 	os.WriteFile(file, []byte("from = \""+from+"\"\ntag = \"test/fails:1\"\n\n[[step]]\nrun = \"exit 3\"\n"), 0o644)
 	r, err := recipe.Load(file)
@@ -150,12 +152,7 @@ func TestBuildStepFails(t *testing.T) {
 // directory behind; the next build removes it and succeeds, and the step
 // cache holds only finished steps.
 func TestBuildKilled(t *testing.T) {
-	dir := sandboxtest.ScratchDir(t)
-	st, err := image.Open(filepath.Join(dir, "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	from := bootstraptest.Bookworm(t, st)
+	dir, st, from := bookworm(t)
 	file := filepath.Join(dir, "r.toml")
 	os.WriteFile(file, []byte("from = \""+from+"\"\ntag = \"test/killed:1\"\n\n[[step]]\nrun = \"echo started; touch /partial; sleep 60\"\n"), 0o644)
 	// The build runs in a child: this test binary, told to build.
