@@ -111,8 +111,8 @@ func killProcs(dir string) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		pids, err := procs(dir)
-		if errors.Is(err, os.ErrNotExist) || (err == nil && len(pids) == 0) {
-			return nil
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV) || (err == nil && len(pids) == 0) {
+			return nil // ENODEV: the group is being removed (a systemd scope)
 		}
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func removeDir(dir string) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		err := unix.Rmdir(dir)
-		if err == nil || errors.Is(err, unix.ENOENT) {
+		if err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
 			return nil
 		}
 		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {

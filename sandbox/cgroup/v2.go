@@ -70,17 +70,25 @@ func (m *v2Manager) ancestors() []string {
 // the root has, when every ancestor's cgroup.subtree_control is writable.
 func (m *v2Manager) available() []string {
 	avail := controllersIn(m.base)
-	for _, d := range m.ancestors() {
-		if unix.Access(filepath.Join(d, "cgroup.subtree_control"), unix.W_OK) != nil {
-			return avail
-		}
-	}
 	for _, c := range controllersIn(m.mount) {
-		if !slices.Contains(avail, c) {
+		if !slices.Contains(avail, c) && m.canHandDown(c) {
 			avail = append(avail, c)
 		}
 	}
 	return avail
+}
+
+// canHandDown reports whether Create can make controller c reach base:
+// every ancestor that does not yet hand it to its children lets this user
+// write its cgroup.subtree_control (a delegated user@.service, say).
+func (m *v2Manager) canHandDown(c string) bool {
+	for _, d := range m.ancestors() {
+		b, _ := os.ReadFile(filepath.Join(d, "cgroup.subtree_control"))
+		if !slices.Contains(strings.Fields(string(b)), c) && unix.Access(filepath.Join(d, "cgroup.subtree_control"), unix.W_OK) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *v2Manager) Check(l Limits) []*UnsupportedError {
