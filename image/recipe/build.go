@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"archive/tar"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -156,10 +157,15 @@ func runStep(r *Recipe, s Step, layers []image.Layer, cfg v1.Config, opt Options
 	if err != nil {
 		return image.Layer{}, err
 	}
+	// The step's uid 0 is the caller's uid on the host: in the layer, the
+	// caller's files are root's.
+	tarR, tarW := io.Pipe()
+	go func() { tarW.CloseWithError(image.WriteLayerTar(tarW, upper)) }()
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(image.WriteLayerTar(pw, upper)) }()
+	go toRoot(pw, tarR, os.Getuid(), os.Getgid())
 	l, err := st.AddLayer(pr)
 	pr.CloseWithError(err)
+	tarR.CloseWithError(err)
 	if err != nil {
 		return image.Layer{}, fmt.Errorf("storing the step's layer: %w", err)
 	}
@@ -319,6 +325,38 @@ func removeStale(tmp string) {
 		}
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
 			os.RemoveAll(d)
+		}
+	}
+}
+
+// toRoot copies the tar stream r to w with the owner uid:gid of every
+// entry changed to 0:0 (other owners are kept), and closes w.
+func toRoot(w *io.PipeWriter, r io.Reader, uid, gid int) {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			w.CloseWithError(tw.Close())
+			return
+		}
+		if err != nil {
+			w.CloseWithError(err)
+			return
+		}
+		if hdr.Uid == uid {
+			hdr.Uid = 0
+		}
+		if hdr.Gid == gid {
+			hdr.Gid = 0
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			w.CloseWithError(err)
+			return
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			w.CloseWithError(err)
+			return
 		}
 	}
 }

@@ -5,6 +5,7 @@ package recipe_test
 // whiteouts, copy steps, and the step cache.
 
 import (
+	"archive/tar"
 	"bufio"
 	"os"
 	"os/exec"
@@ -103,6 +104,31 @@ copy = { src = "hello.conf", dst = "/etc/nook/hello.conf" }
 	cp := filepath.Join(img.Layers[2].Dir, "etc/nook/hello.conf")
 	if fi, err := os.Stat(cp); err != nil || fi.Mode().Perm() != 0o640 {
 		t.Errorf("copied file: %v, %v; want mode 0640", fi, err)
+	}
+	// The steps' layers say their files are root's, rootless too (where
+	// the step's root is the caller's uid on the host).
+	for i, l := range img.Layers[1:] {
+		blob := filepath.Join(st.Root(), "oci", "blobs", "sha256", strings.TrimPrefix(l.DiffID, "sha256:"))
+		f, err := os.Open(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(f)
+		n := 0
+		for {
+			hdr, err := tr.Next()
+			if err != nil {
+				break
+			}
+			n++
+			if hdr.Uid != 0 || hdr.Gid != 0 {
+				t.Errorf("layer %d: %s owned by %d:%d, want 0:0", i+1, hdr.Name, hdr.Uid, hdr.Gid)
+			}
+		}
+		f.Close()
+		if n == 0 {
+			t.Errorf("layer %d: no entries read from %s", i+1, blob)
+		}
 	}
 	if !strings.Contains(strings.Join(img.Config.Env, " "), "GREETING=from the recipe") {
 		t.Errorf("image env %q lacks the recipe's", img.Config.Env)
