@@ -125,4 +125,6 @@ print(f"[{user}] min: host {min(times[0]):.2f} ms, 1 layer {min(times[1]):.2f} m
 print(f"[{user}] 10 layers - 1 layer: {st.median(d10):+.2f} ms (median of per-round differences)")
 print(f"[{user}] 1 layer - host image: {st.median(d1h):+.2f} ms (median of per-round differences)")
 PY
+	run "$dir/nook" reset bench-one >/dev/null # as root the roots are in /var/lib/nook
+	run "$dir/nook" reset bench-ten >/dev/null
 done
