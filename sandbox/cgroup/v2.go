@@ -291,7 +291,7 @@ func (g *v2Group) OOMKills() (uint64, error) {
 
 func (g *v2Group) Kill() error {
 	if exists(filepath.Join(g.dir, "cgroup.kill")) {
-		if err := writeFile(g.dir, "cgroup.kill", "1"); err != nil && exists(g.dir) {
+		if err := writeFile(g.dir, "cgroup.kill", "1"); err != nil && exists(g.dir) && !errors.Is(err, unix.ENODEV) {
 			return err
 		}
 	}
