@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,9 +22,8 @@ import (
 const initEnv = "_NOOK_INIT"
 
 // message is what the launcher sends the init stage on the plan
-// descriptor: the part of a plan init acts on, and the compiled seccomp
-// filter instead of the policy. It is small on purpose: decoding the whole
-// OCI spec type costs init a millisecond of reflection.
+// descriptor (encoded by message.encode, see wire.go): the part of a plan
+// init acts on, and the compiled seccomp filter instead of the policy.
 type message struct {
 	App           string        `json:"app"`
 	Mounts        []specs.Mount `json:"mounts"`
@@ -68,7 +66,8 @@ func newMessage(p *Plan, filter []byte) *message {
 	}
 }
 
-// report is what the init stage sends back on the status descriptor:
+// report is what the init stage sends back on the status descriptor, one
+// line each (report.line):
 // either the app's pid (inside the sandbox) and, when the app has ended,
 // a second report with Exit; or an error and the exit code nook should use.
 type report struct {
@@ -124,23 +123,24 @@ func Init() int {
 	syscall.CloseOnExec(gf)
 	status := os.NewFile(uintptr(sf), "status")
 
-	var msg message
 	planFile := os.NewFile(uintptr(pf), "plan")
-	err := json.NewDecoder(planFile).Decode(&msg)
+	b, err := io.ReadAll(planFile)
 	planFile.Close()
+	if err != nil || len(b) == 0 {
+		// The launcher died before sending the plan.
+		return 125
+	}
+	msg, err := decodeMessage(b)
 	if err != nil {
-		// The launcher died before sending the plan, or sent garbage.
-		if !errors.Is(err, io.EOF) {
-			fmt.Fprintln(os.Stderr, "nook init: reading plan:", err)
-		}
+		fmt.Fprintln(os.Stderr, "nook init: reading plan:", err)
 		return 125
 	}
 	fail := func(code int, err error) int {
-		json.NewEncoder(status).Encode(report{Error: err.Error(), Code: code})
+		status.Write(report{Error: err.Error(), Code: code}.line())
 		status.Close()
 		return code
 	}
-	if err := setup(&msg); err != nil {
+	if err := setup(msg); err != nil {
 		return fail(125, fmt.Errorf("setting up sandbox for %s: %w", msg.App, err))
 	}
 	if !proceed(gf) {
@@ -162,9 +162,9 @@ func Init() int {
 		}
 		return fail(125, err)
 	}
-	json.NewEncoder(status).Encode(report{PID: pid})
+	status.Write(report{PID: pid}.line())
 	code := supervise(pid)
-	json.NewEncoder(status).Encode(report{Exit: &code})
+	status.Write(report{Exit: &code}.line())
 	status.Close()
 	proceed(gf) // until the launcher has read the cgroup and closes it
 	return code

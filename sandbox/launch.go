@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -151,10 +150,7 @@ func Run(p *Plan, opts Options) (int, error) {
 	defer signal.Stop(sigs)
 
 	// The plan is written before init starts, so init finds it waiting.
-	msg, err := json.Marshal(newMessage(p, opts.Filter))
-	if err != nil {
-		return 125, &ExitError{125, fmt.Errorf("encoding plan for %s: %w", p.App, err)}
-	}
+	msg := newMessage(p, opts.Filter).encode()
 	sent := make(chan error, 1)
 	go func() {
 		_, err := planW.Write(msg)
@@ -215,16 +211,17 @@ func Run(p *Plan, opts Options) (int, error) {
 	status := bufio.NewReader(statusR)
 	line, readErr := status.ReadBytes('\n')
 	if readErr == nil {
-		readErr = json.Unmarshal(line, &rep)
+		rep, readErr = parseReport(line)
 	}
 	// Once the app has ended, init says so and waits: its cgroup is still
 	// there to read the OOM kill count from (a systemd scope goes with
 	// its last process). Closing goW lets init exit.
 	var oomKills uint64
 	if readErr == nil && rep.Error == "" {
-		var end report
-		if line, err := status.ReadBytes('\n'); err == nil && json.Unmarshal(line, &end) == nil && end.Exit != nil && group != nil {
-			oomKills, _ = group.OOMKills()
+		if line, err := status.ReadBytes('\n'); err == nil && group != nil {
+			if end, err := parseReport(line); err == nil && end.Exit != nil {
+				oomKills, _ = group.OOMKills()
+			}
 		}
 	}
 	goW.Close()
