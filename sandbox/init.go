@@ -154,6 +154,10 @@ func Init() int {
 	if err := lockdown(msg.Filter); err != nil {
 		return fail(125, fmt.Errorf("locking down sandbox for %s: %w", msg.App, err))
 	}
+	// Signals sent to init from now on reach the app: caught before it
+	// starts, they wait in sigs until it exists.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
 	pid, err := startApp(msg.Args, msg.Env, msg.Cwd)
 	if err != nil {
 		var se *startError
@@ -163,7 +167,7 @@ func Init() int {
 		return fail(125, err)
 	}
 	status.Write(report{PID: pid}.line())
-	code := supervise(pid)
+	code := supervise(pid, sigs)
 	status.Write(report{Exit: &code}.line())
 	status.Close()
 	proceed(gf) // until the launcher has read the cgroup and closes it
@@ -365,13 +369,11 @@ func startApp(args, env []string, cwd string) (int, error) {
 // forwarded are the signals init passes on to the app.
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
-// supervise forwards signals to the app, reaps every zombie in the sandbox,
+// supervise forwards signals from sigs to the app, reaps every zombie in the sandbox,
 // and returns the app's exit code when it ends: its status, or 128+N when
 // it was killed by signal N. Returning ends the sandbox: the kernel kills
 // what is left in the PID namespace when its init exits.
-func supervise(app int) int {
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
+func supervise(app int, sigs chan os.Signal) int {
 	go func() {
 		for s := range sigs {
 			unix.Kill(app, s.(syscall.Signal))
