@@ -135,10 +135,13 @@ func Run(p *Plan, opts Options) (int, error) {
 		return 125, &ExitError{125, err}
 	}
 	defer goW.Close()
+	// TZ is empty so that the init stage's Go runtime (BurntSushi/toml's
+	// package initialisation asks for the local zone) does not read and
+	// parse /etc/localtime: init never shows a time.
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{"nook", "init"},
-		Env:         []string{initEnv + "=3,4,5"},
+		Env:         []string{initEnv + "=3,4,5", "TZ="},
 		Stdin:       stdio.In,
 		Stdout:      stdio.Out,
 		Stderr:      stdio.Err,
