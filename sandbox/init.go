@@ -140,6 +140,15 @@ func Init() int {
 		status.Close()
 		return code
 	}
+	// Signals sent to init once it is set up wait in sigs until the app
+	// exists. signal.Notify takes half a millisecond (the Go runtime
+	// starts a thread to mask signals), so it runs beside setup.
+	sigs := make(chan os.Signal, 8)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwarded...)
+		close(notified)
+	}()
 	if err := setup(msg); err != nil {
 		return fail(125, fmt.Errorf("setting up sandbox for %s: %w", msg.App, err))
 	}
@@ -154,10 +163,7 @@ func Init() int {
 	if err := lockdown(msg.Filter); err != nil {
 		return fail(125, fmt.Errorf("locking down sandbox for %s: %w", msg.App, err))
 	}
-	// Signals sent to init from now on reach the app: caught before it
-	// starts, they wait in sigs until it exists.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
+	<-notified // signals caught from now on reach the app
 	pid, err := startApp(msg.Args, msg.Env, msg.Cwd)
 	if err != nil {
 		var se *startError

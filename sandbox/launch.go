@@ -148,9 +148,24 @@ func Run(p *Plan, opts Options) (int, error) {
 		ExtraFiles:  []*os.File{planR, statusW, goR},
 		SysProcAttr: attr,
 	}
+	// signal.Notify and signal.Stop cost half a millisecond each (the Go
+	// runtime starts a thread that masks signals and waits for it once
+	// per signal), so they run beside the launch: Notify while init
+	// starts, Stop after Run. Until Notify returns, signals have Go's
+	// default effect (SIGINT, SIGTERM and SIGHUP end nook, and the
+	// sandbox with it).
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwarded...)
+		close(notified)
+	}()
+	defer func() {
+		go func() {
+			<-notified
+			signal.Stop(sigs)
+		}()
+	}()
 
 	// The plan is written before init starts, so init finds it waiting.
 	msg := newMessage(p, opts.Filter).encode()
