@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -61,7 +62,9 @@ func Familiar(ref string) string {
 	return ref
 }
 
-var hexPrefix = regexp.MustCompile(`^(sha256:)?[0-9a-f]{6,64}$`)
+// hexPrefix is compiled on first use: every nook process (each launch
+// twice) would pay its 600 allocations at start-up.
+var hexPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(sha256:)?[0-9a-f]{6,64}$`) })
 
 // readIndex reads index.json; a missing file is an empty index.
 func (s *Store) readIndex() (*v1.IndexManifest, error) {
@@ -154,7 +157,7 @@ func (s *Store) lookup(ref string) (v1.Descriptor, string, error) {
 	} else {
 		tagErr = err
 	}
-	if hexPrefix.MatchString(ref) {
+	if hexPrefix().MatchString(ref) {
 		p := "sha256:" + strings.TrimPrefix(ref, "sha256:")
 		var found []v1.Descriptor
 		for _, m := range idx.Manifests {

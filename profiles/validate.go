@@ -9,22 +9,29 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Each check returns nil for a good value, or an error saying what the
 // value must be; the decoder prefixes it with the key and the value.
 
+// The patterns are compiled on first use: the init stage of every launch
+// runs this package's initialisation too, and never validates a profile.
 var (
-	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
-	syscallRE  = regexp.MustCompile(`^[a-z0-9_]+$`)
-	categoryRE = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
-	mimeTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$`)
+	nameRE     = lazyRE(`^[a-z0-9][a-z0-9._-]*$`)
+	syscallRE  = lazyRE(`^[a-z0-9_]+$`)
+	categoryRE = lazyRE(`^[A-Za-z0-9-]+$`)
+	mimeTypeRE = lazyRE(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$`)
 )
+
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // checkName checks an app name or version: it names files and directories,
 // so it is made of [a-z0-9._-] and starts with a letter or digit.
 func checkName(s string) error {
-	if !nameRE.MatchString(s) {
+	if !nameRE().MatchString(s) {
 		return errors.New(`must be lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`)
 	}
 	return nil
@@ -147,7 +154,7 @@ func checkSeccomp(s string) error {
 }
 
 func checkSyscall(s string) error {
-	if !syscallRE.MatchString(s) {
+	if !syscallRE().MatchString(s) {
 		return errors.New(`must be a syscall name: lowercase letters, digits and "_"`)
 	}
 	return nil
@@ -161,14 +168,14 @@ func checkIcon(s string) error {
 }
 
 func checkCategory(s string) error {
-	if !categoryRE.MatchString(s) {
+	if !categoryRE().MatchString(s) {
 		return errors.New(`must be a menu category: letters, digits and "-", as in "Network"`)
 	}
 	return nil
 }
 
 func checkMimeType(s string) error {
-	if !mimeTypeRE.MatchString(s) {
+	if !mimeTypeRE().MatchString(s) {
 		return errors.New(`must be a MIME type, as in "text/html"`)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,9 +22,8 @@ import (
 const initEnv = "_NOOK_INIT"
 
 // message is what the launcher sends the init stage on the plan
-// descriptor: the part of a plan init acts on, and the compiled seccomp
-// filter instead of the policy. It is small on purpose: decoding the whole
-// OCI spec type costs init a millisecond of reflection.
+// descriptor (encoded by message.encode, see wire.go): the part of a plan
+// init acts on, and the compiled seccomp filter instead of the policy.
 type message struct {
 	App           string        `json:"app"`
 	Mounts        []specs.Mount `json:"mounts"`
@@ -68,7 +66,8 @@ func newMessage(p *Plan, filter []byte) *message {
 	}
 }
 
-// report is what the init stage sends back on the status descriptor:
+// report is what the init stage sends back on the status descriptor, one
+// line each (report.line):
 // either the app's pid (inside the sandbox) and, when the app has ended,
 // a second report with Exit; or an error and the exit code nook should use.
 type report struct {
@@ -124,23 +123,33 @@ func Init() int {
 	syscall.CloseOnExec(gf)
 	status := os.NewFile(uintptr(sf), "status")
 
-	var msg message
 	planFile := os.NewFile(uintptr(pf), "plan")
-	err := json.NewDecoder(planFile).Decode(&msg)
+	b, err := io.ReadAll(planFile)
 	planFile.Close()
+	if err != nil || len(b) == 0 {
+		// The launcher died before sending the plan.
+		return 125
+	}
+	msg, err := decodeMessage(b)
 	if err != nil {
-		// The launcher died before sending the plan, or sent garbage.
-		if !errors.Is(err, io.EOF) {
-			fmt.Fprintln(os.Stderr, "nook init: reading plan:", err)
-		}
+		fmt.Fprintln(os.Stderr, "nook init: reading plan:", err)
 		return 125
 	}
 	fail := func(code int, err error) int {
-		json.NewEncoder(status).Encode(report{Error: err.Error(), Code: code})
+		status.Write(report{Error: err.Error(), Code: code}.line())
 		status.Close()
 		return code
 	}
-	if err := setup(&msg); err != nil {
+	// Signals sent to init once it is set up wait in sigs until the app
+	// exists. signal.Notify takes half a millisecond (the Go runtime
+	// starts a thread to mask signals), so it runs beside setup.
+	sigs := make(chan os.Signal, 8)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwarded...)
+		close(notified)
+	}()
+	if err := setup(msg); err != nil {
 		return fail(125, fmt.Errorf("setting up sandbox for %s: %w", msg.App, err))
 	}
 	if !proceed(gf) {
@@ -154,6 +163,7 @@ func Init() int {
 	if err := lockdown(msg.Filter); err != nil {
 		return fail(125, fmt.Errorf("locking down sandbox for %s: %w", msg.App, err))
 	}
+	<-notified // signals caught from now on reach the app
 	pid, err := startApp(msg.Args, msg.Env, msg.Cwd)
 	if err != nil {
 		var se *startError
@@ -162,9 +172,9 @@ func Init() int {
 		}
 		return fail(125, err)
 	}
-	json.NewEncoder(status).Encode(report{PID: pid})
-	code := supervise(pid)
-	json.NewEncoder(status).Encode(report{Exit: &code})
+	status.Write(report{PID: pid}.line())
+	code := supervise(pid, sigs)
+	status.Write(report{Exit: &code}.line())
 	status.Close()
 	proceed(gf) // until the launcher has read the cgroup and closes it
 	return code
@@ -365,13 +375,11 @@ func startApp(args, env []string, cwd string) (int, error) {
 // forwarded are the signals init passes on to the app.
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
-// supervise forwards signals to the app, reaps every zombie in the sandbox,
+// supervise forwards signals from sigs to the app, reaps every zombie in the sandbox,
 // and returns the app's exit code when it ends: its status, or 128+N when
 // it was killed by signal N. Returning ends the sandbox: the kernel kills
 // what is left in the PID namespace when its init exits.
-func supervise(app int) int {
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
+func supervise(app int, sigs chan os.Signal) int {
 	go func() {
 		for s := range sigs {
 			unix.Kill(app, s.(syscall.Signal))

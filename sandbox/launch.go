@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -136,25 +135,42 @@ func Run(p *Plan, opts Options) (int, error) {
 		return 125, &ExitError{125, err}
 	}
 	defer goW.Close()
+	// TZ is empty so that the init stage's Go runtime (BurntSushi/toml's
+	// package initialisation asks for the local zone) does not read and
+	// parse /etc/localtime: init never shows a time. GOMAXPROCS=1: init
+	// mostly waits, and fewer runtime threads cost each launch 1.7 ms less
+	// CPU (median of 400 interleaved launches on a loaded 2-core host).
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{"nook", "init"},
-		Env:         []string{initEnv + "=3,4,5"},
+		Env:         []string{initEnv + "=3,4,5", "TZ=", "GOMAXPROCS=1"},
 		Stdin:       stdio.In,
 		Stdout:      stdio.Out,
 		Stderr:      stdio.Err,
 		ExtraFiles:  []*os.File{planR, statusW, goR},
 		SysProcAttr: attr,
 	}
+	// signal.Notify and signal.Stop cost half a millisecond each (the Go
+	// runtime starts a thread that masks signals and waits for it once
+	// per signal), so they run beside the launch: Notify while init
+	// starts, Stop after Run. Until Notify returns, signals have Go's
+	// default effect (SIGINT, SIGTERM and SIGHUP end nook, and the
+	// sandbox with it).
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwarded...)
+		close(notified)
+	}()
+	defer func() {
+		go func() {
+			<-notified
+			signal.Stop(sigs)
+		}()
+	}()
 
 	// The plan is written before init starts, so init finds it waiting.
-	msg, err := json.Marshal(newMessage(p, opts.Filter))
-	if err != nil {
-		return 125, &ExitError{125, fmt.Errorf("encoding plan for %s: %w", p.App, err)}
-	}
+	msg := newMessage(p, opts.Filter).encode()
 	sent := make(chan error, 1)
 	go func() {
 		_, err := planW.Write(msg)
@@ -171,6 +187,12 @@ func Run(p *Plan, opts Options) (int, error) {
 		return 125, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, explainStart(err))}
 	}
 	var group cgroup.Group
+	if opts.Cgroup == nil {
+		// No cgroup to place init in or to read after the app: init may go
+		// on now, and exit as soon as the app has, while Started runs.
+		goW.Write([]byte{0})
+		goW.Close()
+	}
 	if c := opts.Cgroup; c != nil {
 		group, err = c.Manager.Create(cgroup.Spec{App: p.App, Instance: c.Instance, PID: cmd.Process.Pid, Limits: c.Limits})
 		if err != nil {
@@ -184,7 +206,9 @@ func Run(p *Plan, opts Options) (int, error) {
 	if opts.Started != nil {
 		opts.Started(Instance{InitPID: cmd.Process.Pid, Cgroup: group})
 	}
-	goW.Write([]byte{0}) // init is in its cgroup: it may start the app
+	if opts.Cgroup != nil {
+		goW.Write([]byte{0}) // init is in its cgroup: it may start the app
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -207,16 +231,17 @@ func Run(p *Plan, opts Options) (int, error) {
 	status := bufio.NewReader(statusR)
 	line, readErr := status.ReadBytes('\n')
 	if readErr == nil {
-		readErr = json.Unmarshal(line, &rep)
+		rep, readErr = parseReport(line)
 	}
 	// Once the app has ended, init says so and waits: its cgroup is still
 	// there to read the OOM kill count from (a systemd scope goes with
 	// its last process). Closing goW lets init exit.
 	var oomKills uint64
 	if readErr == nil && rep.Error == "" {
-		var end report
-		if line, err := status.ReadBytes('\n'); err == nil && json.Unmarshal(line, &end) == nil && end.Exit != nil && group != nil {
-			oomKills, _ = group.OOMKills()
+		if line, err := status.ReadBytes('\n'); err == nil && group != nil {
+			if end, err := parseReport(line); err == nil && end.Exit != nil {
+				oomKills, _ = group.OOMKills()
+			}
 		}
 	}
 	goW.Close()

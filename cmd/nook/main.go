@@ -44,8 +44,14 @@ namespaced, seccomp-filtered, cgroup-limited sandbox that holds no
 capabilities.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Every call collects the records of sandboxes whose launcher died.
-		PersistentPreRun: func(*cobra.Command, []string) { collectStale() },
+		// Every call collects the records of sandboxes whose launcher died;
+		// nook run does it when it writes its record (state.Store.Create),
+		// while the sandbox starts, not before.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			if cmd.Name() != "run" {
+				collectStale()
+			}
+		},
 	}
 	for _, add := range subcommands {
 		root.AddCommand(add())

@@ -113,8 +113,10 @@ func compile(ref string, args []string, adjust ...func(*profiles.Profile) error)
 	if err != nil {
 		return nil, err
 	}
-	if err := plan.ResolveImage(host, prof, image.DefaultRoot()); err != nil {
-		return nil, err
+	if prof.Image != profiles.ImageHost { // DefaultRoot reads /proc: not for host apps
+		if err := plan.ResolveImage(host, prof, image.DefaultRoot()); err != nil {
+			return nil, err
+		}
 	}
 	pl, err := plan.Compile(prof, host, args)
 	if err != nil {

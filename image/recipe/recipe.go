@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 )
@@ -95,7 +96,8 @@ func Load(file string) (*Recipe, error) {
 	return Parse(file, data)
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envName is compiled on first use, not at every nook start-up.
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // Parse parses recipe data read from source. Unknown keys, wrong types and
 // missing or malformed values are *Error values naming the line; the first
@@ -125,7 +127,7 @@ func Parse(source string, data []byte) (*Recipe, error) {
 			}
 			for name, val := range m {
 				key := "env." + name
-				if !envName.MatchString(name) {
+				if !envName().MatchString(name) {
 					p.fail(key, fmt.Sprintf("env: %q is not a variable name", name))
 				}
 				r.Env[name] = p.str(key, val)

@@ -3,8 +3,8 @@ package seccomp
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +23,7 @@ const cacheFormat = "nook-seccomp-bpf-v2"
 
 // CompileCached is [Compile] with a cache in cacheDir, because libseccomp
 // takes milliseconds to build a policy the size of [Default] and launching
-// must stay fast. A program is keyed by a SHA-256 of the JSON-encoded policy,
+// must stay fast. A program is keyed by a SHA-256 of the encoded policy,
 // the libseccomp version, the architecture and nook's compiler version, and
 // stored with a checksum: a file that fails it is compiled again, never
 // installed.
@@ -60,15 +60,58 @@ func CompileCached(s *specs.LinuxSeccomp, cacheDir string) ([]byte, error) {
 }
 
 func cacheKey(s *specs.LinuxSeccomp) ([sha256.Size]byte, error) {
-	policy, err := json.Marshal(s)
-	if err != nil {
-		return [sha256.Size]byte{}, err
-	}
 	major, minor, micro := libseccomp.GetLibraryVersion()
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\nlibseccomp %d.%d.%d\n", cacheFormat, runtime.GOARCH, major, minor, micro)
-	h.Write(policy)
+	h.Write(policyBytes(s))
 	return [sha256.Size]byte(h.Sum(nil)), nil
+}
+
+// policyBytes is an unambiguous encoding of every field of s (strings
+// length-prefixed, optional numbers flagged): what the cache key hashes.
+// It replaces encoding/json, whose reflection cost every launch 0.4 ms of
+// CPU. TestPolicyBytesCoversSpec fails when runtime-spec adds a field.
+func policyBytes(s *specs.LinuxSeccomp) []byte {
+	var b []byte
+	str := func(v string) { b = binary.AppendUvarint(b, uint64(len(v))); b = append(b, v...) }
+	num := func(v uint64) { b = binary.AppendUvarint(b, v) }
+	opt := func(v *uint) {
+		if v == nil {
+			b = append(b, 0)
+			return
+		}
+		b = append(b, 1)
+		num(uint64(*v))
+	}
+	str(string(s.DefaultAction))
+	opt(s.DefaultErrnoRet)
+	num(uint64(len(s.Architectures)))
+	for _, a := range s.Architectures {
+		str(string(a))
+	}
+	num(uint64(len(s.Flags)))
+	for _, f := range s.Flags {
+		str(string(f))
+	}
+	str(s.ListenerPath)
+	str(s.ListenerMetadata)
+	num(uint64(len(s.Syscalls)))
+	for _, sc := range s.Syscalls {
+		num(uint64(len(sc.Names)))
+		for _, n := range sc.Names {
+			str(n)
+		}
+		str(string(sc.Action))
+		opt(sc.ErrnoRet)
+		num(uint64(len(sc.Args)))
+		for _, a := range sc.Args {
+			num(uint64(a.Index))
+			num(a.Value)
+			num(a.ValueTwo)
+			str(string(a.Op))
+		}
+	}
+	return b
 }
 
 // checksum is stored after the program: SHA-256 of key and program.

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -265,7 +266,8 @@ func dedupe(arches []specs.Arch) []specs.Arch {
 }
 
 // unknownField matches encoding/json's error for DisallowUnknownFields.
-var unknownField = regexp.MustCompile(`^json: unknown field "(.*)"$`)
+// It is compiled on first use, not at every start of nook.
+var unknownField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^json: unknown field "(.*)"$`) })
 
 // jsonError turns a decoding error into a one-line error, at a line where
 // one is known.
@@ -280,7 +282,7 @@ func jsonError(data []byte, err error) error {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return atLine(lineAt(data, int64(len(data))), "invalid JSON: unexpected end of file")
 	}
-	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+	if m := unknownField().FindStringSubmatch(err.Error()); m != nil {
 		return atLine(keyLine(data, m[1]), "unknown key %q", m[1])
 	}
 	return errors.New(strings.TrimPrefix(err.Error(), "json: "))
