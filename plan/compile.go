@@ -35,7 +35,7 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 var MaskedPaths = []string{
 	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
 	"/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
-	"/proc/timer_stats", "/proc/sysrq-trigger",
+	"/proc/timer_stats",
 	"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
 	"/etc/sudoers", "/etc/sudoers.d", "/etc/ssh", "/etc/ssl/private",
 	"/etc/security/opasswd", "/etc/NetworkManager/system-connections",
@@ -46,7 +46,9 @@ var MaskedPaths = []string{
 }
 
 // ReadonlyPaths are kernel interfaces the app may read but never write.
-var ReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"}
+// /proc/sysrq-trigger is read-only rather than masked: a mask is /dev/null,
+// to which a write succeeds, and a refused write is the clearer answer.
+var ReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 
 // hostDirs are the top-level directories of the host image: bound
 // read-only when they are directories, recreated when they are symlinks

@@ -947,14 +947,14 @@ func TestCompileMaskedAndReadonlyPaths(t *testing.T) {
 				"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d",
 				"/etc/ssh", "/etc/ssl/private", "/etc/subuid", "/etc/subgid", "/etc/security/opasswd",
 				"/etc/NetworkManager/system-connections", "/etc/wireguard", "/etc/krb5.keytab",
-				"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/sysrq-trigger",
+				"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
 				"/proc/acpi", "/proc/scsi", "/proc/latency_stats", "/proc/interrupts",
 			} {
 				if !slices.Contains(l.MaskedPaths, p) {
 					t.Errorf("MaskedPaths lacks %s", p)
 				}
 			}
-			for _, p := range []string{"/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq"} {
+			for _, p := range []string{"/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sysrq-trigger"} {
 				if !slices.Contains(l.ReadonlyPaths, p) {
 					t.Errorf("ReadonlyPaths lacks %s", p)
 				}
