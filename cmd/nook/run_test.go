@@ -203,12 +203,18 @@ func TestKilledLauncherLeavesNothing(t *testing.T) {
 	if !gone(initPID, 3*time.Second) || !gone(app, 3*time.Second) {
 		t.Fatalf("sandbox survived its launcher: init %d app %d", initPID, app)
 	}
-	// No process is left in the sandbox's mount namespace.
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		if l, err := os.Readlink("/proc/" + p.Name() + "/ns/mnt"); err == nil && l == ns {
-			t.Errorf("process %s still lives in the sandbox's mount namespace %s", p.Name(), ns)
+	// No process is left in the sandbox's mount namespace. The kernel
+	// tears a PID namespace down asynchronously, so a process may still be
+	// exiting for a moment: wait for that, and name what stays.
+	var left []string
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left = inMountNamespace(ns)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
 		}
+	}
+	for _, p := range left {
+		t.Errorf("process %s still lives in the sandbox's mount namespace %s", p, ns)
 	}
 	if after := mountTable(t); after != before {
 		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -220,6 +226,30 @@ func TestKilledLauncherLeavesNothing(t *testing.T) {
 			t.Errorf("leftover %s", p)
 		}
 	}
+}
+
+// inMountNamespace lists the processes whose mount namespace is ns, each
+// as "PID (NAME, state S, parent PPID)".
+func inMountNamespace(ns string) []string {
+	var out []string
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if l, err := os.Readlink("/proc/" + p.Name() + "/ns/mnt"); err != nil || l != ns {
+			continue
+		}
+		desc := p.Name()
+		if b, err := os.ReadFile("/proc/" + p.Name() + "/status"); err == nil {
+			f := map[string]string{}
+			for _, line := range strings.Split(string(b), "\n") {
+				if k, v, ok := strings.Cut(line, ":"); ok {
+					f[k] = strings.TrimSpace(v)
+				}
+			}
+			desc += fmt.Sprintf(" (%s, state %s, parent %s)", f["Name"], f["State"], f["PPid"])
+		}
+		out = append(out, desc)
+	}
+	return out
 }
 
 func mountTable(t *testing.T) string {
