@@ -25,23 +25,23 @@ const initEnv = "_NOOK_INIT"
 // descriptor (encoded by message.encode, see wire.go): the part of a plan
 // init acts on, and the compiled seccomp filter instead of the policy.
 type message struct {
-	App           string        `json:"app"`
-	Mounts        []specs.Mount `json:"mounts"`
-	Symlinks      []Symlink     `json:"symlinks,omitempty"`
-	Files         []File        `json:"files,omitempty"`
-	ReadonlyPaths []string      `json:"readonlyPaths,omitempty"`
-	MaskedPaths   []string      `json:"maskedPaths,omitempty"`
-	RootReadonly  bool          `json:"rootReadonly,omitempty"`
-	Hostname      string        `json:"hostname,omitempty"`
-	Network       string        `json:"network"`
-	Args          []string      `json:"args"`
-	Env           []string      `json:"env"`
-	Cwd           string        `json:"cwd"`
-	Filter        []byte        `json:"filter,omitempty"` // seccomp BPF; nil means none
+	App           string
+	Mounts        []specs.Mount
+	Symlinks      []Symlink
+	Files         []File
+	ReadonlyPaths []string
+	MaskedPaths   []string
+	RootReadonly  bool
+	Hostname      string
+	Network       string
+	Args          []string
+	Env           []string
+	Cwd           string
+	Filter        []byte // seccomp BPF; nil means none
 	// CgroupNS asks init to enter a new cgroup namespace once the
 	// launcher has placed it in its cgroup (so the app's namespace is
 	// rooted there), instead of at clone.
-	CgroupNS bool `json:"cgroupns,omitempty"`
+	CgroupNS bool
 }
 
 // newMessage extracts from p what init needs. The caller has checked that
@@ -71,14 +71,14 @@ func newMessage(p *Plan, filter []byte) *message {
 // either the app's pid (inside the sandbox) and, when the app has ended,
 // a second report with Exit; or an error and the exit code nook should use.
 type report struct {
-	PID   int    `json:"pid,omitempty"`
-	Error string `json:"error,omitempty"`
-	Code  int    `json:"code,omitempty"`
+	PID   int
+	Error string
+	Code  int
 	// Exit is sent on a second line once the app has ended, with the
 	// code init will exit with. Init then waits until the launcher closes
 	// the go descriptor, so that the sandbox's cgroup (which a systemd
 	// scope removes with its last process) can still be read.
-	Exit *int `json:"exit,omitempty"`
+	Exit *int
 }
 
 func init() {

@@ -187,13 +187,12 @@ func Run(p *Plan, opts Options) (int, error) {
 		return 125, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, explainStart(err))}
 	}
 	var group cgroup.Group
-	if opts.Cgroup == nil {
+	if c := opts.Cgroup; c == nil {
 		// No cgroup to place init in or to read after the app: init may go
 		// on now, and exit as soon as the app has, while Started runs.
 		goW.Write([]byte{0})
 		goW.Close()
-	}
-	if c := opts.Cgroup; c != nil {
+	} else {
 		group, err = c.Manager.Create(cgroup.Spec{App: p.App, Instance: c.Instance, PID: cmd.Process.Pid, Limits: c.Limits})
 		if err != nil {
 			cmd.Process.Kill()

@@ -18,8 +18,8 @@ import (
 // the message struct: strings and byte slices as a uvarint length and the
 // bytes, lists as a uvarint count and the items, bools as one byte.
 
-// wireMagic starts every message; a launcher and an init stage of
-// different builds refuse each other's messages.
+// wireMagic starts every message and names the format's version; init
+// refuses a message without it.
 const wireMagic = "nook-plan-1\n"
 
 // errWire says a message is truncated or malformed.
