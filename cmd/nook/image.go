@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nook-sandbox/nook/image"
+	"github.com/nook-sandbox/nook/sandbox/cgroup"
 )
 
 func init() { subcommands = append(subcommands, newImageCommand) }
@@ -65,20 +66,6 @@ func displayRef(ref string) string {
 	return image.Familiar(ref)
 }
 
-// humanBytes formats n with a binary unit.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // progressPrinter renders image.Events: on a terminal one redrawn line per
 // layer with a bar; otherwise one plain line per layer and phase.
 type progressPrinter struct {
@@ -101,7 +88,7 @@ func (p *progressPrinter) event(e image.Event) {
 		}
 		size := ""
 		if e.Total > 0 {
-			size = " (" + humanBytes(e.Total) + ")"
+			size = " (" + cgroup.FormatBytes(e.Total) + ")"
 		}
 		fmt.Fprintf(p.w, "layer %d/%d %s: %s%s\n", e.Index+1, e.Count, shortID(e.Digest), e.Phase, size)
 		return
@@ -140,11 +127,11 @@ func progressLine(e image.Event) string {
 	switch {
 	case e.Phase == "fetching" && e.Total > 0:
 		n := int(int64(width) * min(e.Done, e.Total) / e.Total)
-		bar = fmt.Sprintf("[%s%s] %s / %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), humanBytes(e.Done), humanBytes(e.Total))
+		bar = fmt.Sprintf("[%s%s] %s / %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), cgroup.FormatBytes(e.Done), cgroup.FormatBytes(e.Total))
 	case e.Phase == "fetching":
-		bar = humanBytes(e.Done)
+		bar = cgroup.FormatBytes(e.Done)
 	case e.Total > 0:
-		bar = humanBytes(e.Total)
+		bar = cgroup.FormatBytes(e.Total)
 	}
 	return fmt.Sprintf("%s  %-9s %s", shortID(e.Digest), e.Phase, bar)
 }

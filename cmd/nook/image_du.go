@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nook-sandbox/nook/sandbox/cgroup"
 )
 
 func init() { imageSubcommands = append(imageSubcommands, newImageDuCommand) }
@@ -38,13 +40,13 @@ images would take without sharing.`,
 				for _, r := range strings.Split(im.Ref, ", ") {
 					refs = append(refs, displayRef(r))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.Join(refs, ", "), shortID(im.Digest), humanBytes(im.Size), humanBytes(im.Shared), humanBytes(im.Unique))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.Join(refs, ", "), shortID(im.Digest), cgroup.FormatBytes(im.Size), cgroup.FormatBytes(im.Shared), cgroup.FormatBytes(im.Unique))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
 			fmt.Printf("store %s: %s on disk; the images add up to %s (%s saved by sharing)\n",
-				s.Root(), humanBytes(u.Total), humanBytes(u.SumOfImages), humanBytes(max(0, u.SumOfImages-u.Total)))
+				s.Root(), cgroup.FormatBytes(u.Total), cgroup.FormatBytes(u.SumOfImages), cgroup.FormatBytes(max(0, u.SumOfImages-u.Total)))
 			return nil
 		},
 	}

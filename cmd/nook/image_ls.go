@@ -6,6 +6,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nook-sandbox/nook/sandbox/cgroup"
 )
 
 func init() { imageSubcommands = append(imageSubcommands, newImageLsCommand) }
@@ -44,7 +46,7 @@ digest, usable as a reference), creation time, number of layers and size
 				if !im.Created.IsZero() {
 					created = im.Created.UTC().Format("2006-01-02 15:04")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", displayRef(im.Ref), shortID(im.Digest), created, im.Layers, humanBytes(im.Size))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", displayRef(im.Ref), shortID(im.Digest), created, im.Layers, cgroup.FormatBytes(im.Size))
 			}
 			return tw.Flush()
 		},

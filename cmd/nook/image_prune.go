@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nook-sandbox/nook/image"
+	"github.com/nook-sandbox/nook/sandbox/cgroup"
 )
 
 func init() { imageSubcommands = append(imageSubcommands, newImagePruneCommand) }
@@ -31,7 +32,7 @@ step again.`,
 			if err != nil {
 				return err
 			}
-			fmt.Printf("removed %d blobs and %d layers, freed %s\n", p.Blobs, p.Layers, humanBytes(p.Bytes))
+			fmt.Printf("removed %d blobs and %d layers, freed %s\n", p.Blobs, p.Layers, cgroup.FormatBytes(p.Bytes))
 			return nil
 		},
 	}
