@@ -21,11 +21,13 @@ import (
 
 // CacheDir holds bookworm.tar (the image's one layer) and debs/ (the
 // packages debootstrap downloaded). $NOOK_BOOTSTRAP_CACHE overrides it.
+// It is not under /var/cache/nook: nook run as root makes that 0700 (its
+// seccomp cache), and the unprivileged test run must read the layer.
 func CacheDir() string {
 	if d := os.Getenv("NOOK_BOOTSTRAP_CACHE"); filepath.IsAbs(d) {
 		return d
 	}
-	return "/var/cache/nook/test-bootstrap"
+	return "/var/cache/nook-test/bootstrap"
 }
 
 // Ref is the tag Bookworm gives the image.
@@ -67,6 +69,7 @@ func create(t testing.TB, tarPath string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	os.Chmod(filepath.Dir(dir), 0o755) // whatever the umask: nooktest reads it
 	os.Chmod(dir, 0o755)
 	lk, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
