@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"syscall"
@@ -26,14 +25,6 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
-
-// initCaps are the capabilities the init stage holds, inside its own user
-// namespace only, until lockdown drops them: mounts and pivot_root, the
-// bounding set, the loopback device, mount points in its own tmpfs.
-var initCaps = []uintptr{
-	unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_NET_ADMIN,
-	unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER,
-}
 
 var namespaceFlags = map[specs.LinuxNamespaceType]uintptr{
 	specs.UserNamespace:    unix.CLONE_NEWUSER,
@@ -107,48 +98,27 @@ func (e *OOMError) Error() string {
 // kernel kills the sandbox when that thread dies. SIGINT, SIGTERM, SIGHUP,
 // SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH sent to nook are passed to the app.
 func Run(p *Plan, opts Options) (int, error) {
-	stdio := opts.Stdio
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
-	attr, err := sysProcAttr(&p.Spec)
+	flags, err := cloneFlags(&p.Spec)
 	if err != nil {
 		return 125, &ExitError{125, err}
 	}
-	planR, planW, err := os.Pipe()
+	prog, err := compileProgram(p, opts.Filter)
 	if err != nil {
-		return 125, &ExitError{125, err}
+		return 125, &ExitError{125, fmt.Errorf("setting up sandbox for %s: %w", p.App, err)}
 	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		planR.Close()
-		planW.Close()
-		return 125, &ExitError{125, err}
-	}
-	defer statusR.Close()
-	// Init waits for one byte on goR, written once it is in its cgroup.
-	goR, goW, err := os.Pipe()
-	if err != nil {
-		planR.Close()
-		planW.Close()
-		statusW.Close()
-		return 125, &ExitError{125, err}
-	}
-	defer goW.Close()
-	// TZ is empty so that the init stage's Go runtime (BurntSushi/toml's
-	// package initialisation asks for the local zone) does not read and
-	// parse /etc/localtime: init never shows a time. GOMAXPROCS=1: init
-	// mostly waits, and fewer runtime threads cost each launch 1.7 ms less
-	// CPU (median of 400 interleaved launches on a loaded 2-core host).
-	cmd := &exec.Cmd{
-		Path:        "/proc/self/exe",
-		Args:        []string{"nook", "init"},
-		Env:         []string{initEnv + "=3,4,5", "TZ=", "GOMAXPROCS=1"},
-		Stdin:       stdio.In,
-		Stdout:      stdio.Out,
-		Stderr:      stdio.Err,
-		ExtraFiles:  []*os.File{planR, statusW, goR},
-		SysProcAttr: attr,
+	stdio := [3]*os.File{opts.Stdio.In, opts.Stdio.Out, opts.Stdio.Err}
+	for i, f := range stdio {
+		if f == nil {
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				return 125, &ExitError{125, err}
+			}
+			defer null.Close()
+			stdio[i] = null
+		}
 	}
 	// signal.Notify and signal.Stop cost half a millisecond each (the Go
 	// runtime starts a thread that masks signals and waits for it once
@@ -169,44 +139,48 @@ func Run(p *Plan, opts Options) (int, error) {
 		}()
 	}()
 
-	// The plan is written before init starts, so init finds it waiting.
-	msg := newMessage(p, opts.Filter).encode()
-	sent := make(chan error, 1)
-	go func() {
-		_, err := planW.Write(msg)
-		planW.Close()
-		sent <- err
-	}()
-
-	err = cmd.Start()
-	planR.Close()
-	statusW.Close()
-	goR.Close()
+	sp, err := startInit(flags, &p.Spec, prog, stdio)
 	if err != nil {
-		<-sent
-		return 125, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, explainStart(err))}
+		return 125, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, err)}
+	}
+	defer sp.status.Close()
+	defer sp.goW.Close()
+	pid := sp.pid
+	// wait reaps init; every return below has called it once.
+	wait := func() int {
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(pid, &ws, 0, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return 125 // not reaped: its memory stays allocated
+			}
+			sp.release()
+			return exitCode(ws)
+		}
 	}
 	var group cgroup.Group
 	if c := opts.Cgroup; c == nil {
 		// No cgroup to place init in or to read after the app: init may go
 		// on now, and exit as soon as the app has, while Started runs.
-		goW.Write([]byte{0})
-		goW.Close()
+		sp.goW.Write([]byte{0})
+		sp.goW.Close()
 	} else {
-		group, err = c.Manager.Create(cgroup.Spec{App: p.App, Instance: c.Instance, PID: cmd.Process.Pid, Limits: c.Limits})
+		group, err = c.Manager.Create(cgroup.Spec{App: p.App, Instance: c.Instance, PID: pid, Limits: c.Limits})
 		if err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			<-sent
+			unix.Kill(pid, unix.SIGKILL)
+			wait()
 			return 125, &ExitError{125, err}
 		}
 		defer group.Destroy()
 	}
 	if opts.Started != nil {
-		opts.Started(Instance{InitPID: cmd.Process.Pid, Cgroup: group})
+		opts.Started(Instance{InitPID: pid, Cgroup: group})
 	}
 	if opts.Cgroup != nil {
-		goW.Write([]byte{0}) // init is in its cgroup: it may start the app
+		sp.goW.Write([]byte{0}) // init is in its cgroup: it may start the app
 	}
 	done := make(chan struct{})
 	defer close(done)
@@ -214,20 +188,15 @@ func Run(p *Plan, opts Options) (int, error) {
 		for {
 			select {
 			case s := <-sigs:
-				cmd.Process.Signal(s)
+				unix.Kill(pid, s.(syscall.Signal))
 			case <-done:
 				return
 			}
 		}
 	}()
 
-	if err := <-sent; err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return 125, &ExitError{125, fmt.Errorf("sending plan to sandbox for %s: %w", p.App, err)}
-	}
 	var rep report
-	status := bufio.NewReader(statusR)
+	status := bufio.NewReader(sp.status)
 	line, readErr := status.ReadBytes('\n')
 	if readErr == nil {
 		rep, readErr = parseReport(line)
@@ -243,14 +212,8 @@ func Run(p *Plan, opts Options) (int, error) {
 			}
 		}
 	}
-	goW.Close()
-	cmd.Wait() // the status is read from ProcessState below
-	code := 0
-	if st := cmd.ProcessState; st != nil {
-		if ws, ok := st.Sys().(syscall.WaitStatus); ok {
-			code = exitCode(unix.WaitStatus(ws))
-		}
-	}
+	sp.goW.Close()
+	code := wait()
 	if group != nil && rep.Error == "" && code == 128+int(unix.SIGKILL) {
 		// The OOM killer may have picked the app or init itself (then
 		// init could not report, and the count is read now).
@@ -273,46 +236,34 @@ func Run(p *Plan, opts Options) (int, error) {
 	return code, nil
 }
 
-// sysProcAttr turns the spec's namespaces and identity into the clone
-// attributes of the init stage.
-func sysProcAttr(s *specs.Spec) (*syscall.SysProcAttr, error) {
+// cloneFlags turns the spec's namespaces into clone flags, and checks the
+// identity the init stage takes in them.
+func cloneFlags(s *specs.Spec) (uintptr, error) {
 	if s.Linux == nil || s.Process == nil {
-		return nil, errors.New("plan has no linux or process section")
+		return 0, errors.New("plan has no linux or process section")
 	}
 	var flags uintptr
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == specs.CgroupNamespace && ns.Path == "" {
-			continue // init enters it once in its cgroup (message.CgroupNS)
+			continue // init enters it once in its cgroup
 		}
 		f, ok := namespaceFlags[ns.Type]
 		if !ok {
-			return nil, fmt.Errorf("plan asks for an unsupported namespace %q", ns.Type)
+			return 0, fmt.Errorf("plan asks for an unsupported namespace %q", ns.Type)
 		}
 		if ns.Path != "" {
-			return nil, fmt.Errorf("plan asks to join namespace %s; nook only creates namespaces", ns.Path)
+			return 0, fmt.Errorf("plan asks to join namespace %s; nook only creates namespaces", ns.Path)
 		}
 		flags |= f
 	}
 	if flags&unix.CLONE_NEWUSER == 0 {
-		return nil, errors.New("plan has no user namespace; nook always creates one")
+		return 0, errors.New("plan has no user namespace; nook always creates one")
 	}
 	uid, gid := s.Process.User.UID, s.Process.User.GID
 	if !mapped(s.Linux.UIDMappings, uid) || !mapped(s.Linux.GIDMappings, gid) {
-		return nil, fmt.Errorf("plan runs as %d:%d, which its id mappings do not map", uid, gid)
+		return 0, fmt.Errorf("plan runs as %d:%d, which its id mappings do not map", uid, gid)
 	}
-	root := os.Geteuid() == 0
-	return &syscall.SysProcAttr{
-		Cloneflags:                 flags,
-		UidMappings:                idMap(s.Linux.UIDMappings),
-		GidMappings:                idMap(s.Linux.GIDMappings),
-		GidMappingsEnableSetgroups: root,
-		// As root, this switches away from host uid 0 before the init
-		// stage executes; rootless, it is the caller's own identity.
-		Credential:  &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}, NoSetGroups: !root},
-		AmbientCaps: initCaps,
-		Pdeathsig:   syscall.SIGKILL,
-		Setpgid:     true,
-	}, nil
+	return flags, nil
 }
 
 func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
@@ -331,14 +282,6 @@ func mapped(m []specs.LinuxIDMapping, id uint32) bool {
 		}
 	}
 	return false
-}
-
-func idMap(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
-	out := make([]syscall.SysProcIDMap, len(m))
-	for i, e := range m {
-		out[i] = syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)}
-	}
-	return out
 }
 
 // explainStart adds what to do to the errors clone(2) gives when user

@@ -16,15 +16,6 @@ import (
 	"github.com/nook-sandbox/nook/sandbox/seccomp/seccomptest"
 )
 
-// TestMain lets this test binary serve as its own init stage: sandbox.Run
-// re-executes /proc/self/exe.
-func TestMain(m *testing.M) {
-	if sandbox.IsInit() {
-		os.Exit(sandbox.Init())
-	}
-	os.Exit(m.Run())
-}
-
 // box is one sandbox run by a test: a profile, the probe bound at
 // /probe/probe, and the app's stdout captured.
 type box struct {

@@ -10,8 +10,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-
-	"github.com/nook-sandbox/nook/sandbox"
 )
 
 // exitError carries an exit status to main. Commands return it when the
@@ -63,9 +61,6 @@ capabilities.`,
 var subcommands []func() *cobra.Command
 
 func main() {
-	if sandbox.IsInit() {
-		os.Exit(sandbox.Init())
-	}
 	if err := newRootCommand().Execute(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {

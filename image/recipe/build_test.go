@@ -18,17 +18,8 @@ import (
 	"github.com/nook-sandbox/nook/image"
 	"github.com/nook-sandbox/nook/image/bootstrap/bootstraptest"
 	"github.com/nook-sandbox/nook/image/recipe"
-	"github.com/nook-sandbox/nook/sandbox"
 	"github.com/nook-sandbox/nook/sandbox/sandboxtest"
 )
-
-// TestMain lets this test binary serve as the build sandboxes' init stage.
-func TestMain(m *testing.M) {
-	if sandbox.IsInit() {
-		os.Exit(sandbox.Init())
-	}
-	os.Exit(m.Run())
-}
 
 // bookworm returns a scratch directory, a store in it holding Debian
 // bookworm, and bookworm's reference.

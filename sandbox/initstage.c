@@ -1,0 +1,1261 @@
+// The init stage: the sandbox's PID 1, in C.
+//
+// nook_spawn clones the launcher's calling thread into new namespaces
+// without exec: the child runs the program the launcher compiled from the
+// plan (program.go), which it finds in its copy of the launcher's memory,
+// then locks itself down, starts the app and supervises it. Skipping a
+// second exec and Go runtime start is what makes a launch cost about what
+// bubblewrap's does (bench/launch.sh).
+//
+// Rules for this file, since the child is a copy of one thread of a
+// multi-threaded Go process: it calls only system calls and functions
+// that are safe after fork in such a process (no malloc, no stdio, no
+// locks), never returns into Go, and leaves with _exit.
+
+#define _GNU_SOURCE
+#include "initstage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+
+// Descriptors in the child.
+enum { FD_STATUS = 3, FD_GO = 4, FD_SYNC = 5, FD_FIRST_FREE = 6 };
+
+// Opcodes of the program; program.go has the same list.
+enum {
+	OP_SOURCE = 1,    // u32 idx, str path, str dest: open a bind source
+	OP_OVERLAY_DIR,   // u32 role (0 lower, 1 upper, 2 work), str path
+	OP_SCRATCH,       // the scratch tmpfs on /tmp, /tmp/root, /tmp/files
+	OP_ROOT_TMPFS,    // a tmpfs as the new root
+	OP_OVERLAY,       // u32 flags, str data, u32 n, n x str dir: the image root
+	OP_MOUNT,         // str dest, str type, str source, u32 flags, str data
+	OP_BIND,          // u32 idx, str dest, str source, u32 rec, u32 remount flags
+	OP_SYMLINK,       // str path, str target
+	OP_FILE,          // str path, u32 mode, str data
+	OP_READONLY,      // str path
+	OP_MASK,          // str path
+	OP_PIVOT,
+	OP_ROOT_READONLY,
+	OP_HOSTNAME,      // str name
+	OP_LOOPBACK,
+	OP_END,
+};
+
+#define MAX_SOURCES 1024 // program.go: maxMounts
+#define MAX_LAYERS 512
+
+struct reader {
+	const unsigned char *p, *end;
+};
+
+// stage is the init stage's state. It lives on the child's own stack: the
+// child shares the launcher's memory (CLONE_VM), where other sandboxes'
+// init stages may run at the same time.
+struct stage {
+	const char *app;
+	const char *doing; // what init is doing, for error messages
+	struct reader prog;
+	int sources[MAX_SOURCES]; // bind sources by mount index
+	int lower[MAX_LAYERS], nlower, upper, work;
+	int rootfd; // the new root, until pivot
+	int nfiles;
+	char msg[8192]; // the error or report being written
+	size_t msglen;
+	char line[8192 * 4 + 64];
+	char path[4096]; // scratch for path building
+	char data[4096]; // the overlay's options
+	// What the app's task tells init when it could not exec: it shares
+	// init's memory until then (vfork).
+	volatile int child_errno, child_stage;
+};
+
+
+// ---- errors: one line on the status descriptor, in report.line's format
+
+static void put(struct stage *c, const char *s) {
+	while (*s && c->msglen < sizeof c->msg - 1)
+		c->msg[c->msglen++] = *s++;
+	c->msg[c->msglen] = 0;
+}
+
+static void putnum(struct stage *c, long n) {
+	char b[24];
+	int i = sizeof b - 1;
+	int neg = n < 0;
+	unsigned long u = neg ? -(unsigned long)n : (unsigned long)n;
+	b[i] = 0;
+	do {
+		b[--i] = '0' + u % 10;
+		u /= 10;
+	} while (u);
+	if (neg)
+		b[--i] = '-';
+	put(c, b + i);
+}
+
+// puterr adds errno e as Go prints it: glibc's text, first letter lower.
+static void puterr(struct stage *c, int e) {
+	const char *d = strerrordesc_np(e);
+	if (!d) {
+		put(c, "errno ");
+		putnum(c, e);
+		return;
+	}
+	size_t at = c->msglen;
+	put(c, d);
+	if (c->msg[at] >= 'A' && c->msg[at] <= 'Z' && !(c->msg[at + 1] >= 'A' && c->msg[at + 1] <= 'Z'))
+		c->msg[at] += 'a' - 'A';
+}
+
+static void writeall(int fd, const char *b, size_t n) {
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		b += w;
+		n -= w;
+	}
+}
+
+// fail sends "error CODE QUOTED" (msg, Go-quoted) and exits with code.
+static void __attribute__((noreturn)) fail(struct stage *c, int code) {
+	char *line = c->line;
+	size_t n = 0;
+	const char *hex = "0123456789abcdef";
+	char num[24];
+	int i = sizeof num - 1;
+	num[i] = 0;
+	unsigned u = code;
+	do {
+		num[--i] = '0' + u % 10;
+		u /= 10;
+	} while (u);
+	memcpy(line, "error ", 6);
+	n = 6;
+	for (const char *p = num + i; *p; p++)
+		line[n++] = *p;
+	line[n++] = ' ';
+	line[n++] = '"';
+	for (size_t k = 0; k < c->msglen; k++) {
+		unsigned char ch = c->msg[k];
+		if (ch == '"' || ch == '\\') {
+			line[n++] = '\\';
+			line[n++] = ch;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			line[n++] = '\\';
+			line[n++] = 'x';
+			line[n++] = hex[ch >> 4];
+			line[n++] = hex[ch & 15];
+		} else {
+			line[n++] = ch; // UTF-8 passes through; Go's Unquote takes it
+		}
+	}
+	line[n++] = '"';
+	line[n++] = '\n';
+	writeall(FD_STATUS, line, n);
+	_exit(code);
+}
+
+
+// setup_prefix starts the message every setup and lockdown error has.
+static void setup_prefix(struct stage *c) {
+	c->msglen = 0;
+	put(c, c->doing);
+	put(c, " sandbox for ");
+	put(c, c->app);
+	put(c, ": ");
+}
+
+// die reports "setting up sandbox for APP: WHAT ARG: ERRNO" and exits 125.
+static void __attribute__((noreturn)) die(struct stage *c, const char *what, const char *arg, int e) {
+	setup_prefix(c);
+	put(c, what);
+	if (arg) {
+		put(c, " ");
+		put(c, arg);
+	}
+	put(c, ": ");
+	puterr(c, e);
+	fail(c, 125);
+}
+
+// ---- the program
+
+
+static void __attribute__((noreturn)) bad_program(struct stage *c) {
+	setup_prefix(c);
+	put(c, "malformed plan program (it does not come from this build of nook)");
+	fail(c, 125);
+}
+
+static uint32_t u32(struct stage *c) {
+	if (c->prog.end - c->prog.p < 4)
+		bad_program(c);
+	uint32_t v = c->prog.p[0] | c->prog.p[1] << 8 | c->prog.p[2] << 16 | (uint32_t)c->prog.p[3] << 24;
+	c->prog.p += 4;
+	return v;
+}
+
+// str returns the next string in place; n, when not NULL, gets its length.
+static const char *strn(struct stage *c, uint32_t *n) {
+	uint32_t len = u32(c);
+	if ((size_t)(c->prog.end - c->prog.p) < (size_t)len + 1 || c->prog.p[len] != 0)
+		bad_program(c);
+	const char *s = (const char *)c->prog.p;
+	c->prog.p += len + 1;
+	if (n)
+		*n = len;
+	return s;
+}
+
+static const char *str(struct stage *c) { return strn(c, NULL); }
+
+// ---- paths inside the new root, resolved by the kernel (openat2
+// RESOLVE_IN_ROOT): symlinks and .. cannot leave it.
+
+static int resolve(struct stage *c, const char *path, int flags, mode_t mode) {
+	struct open_how how = {
+		.flags = flags | O_CLOEXEC,
+		.mode = mode,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	for (;;) {
+		long fd = syscall(SYS_openat2, c->rootfd, path, &how, sizeof how);
+		if (fd < 0 && errno == EAGAIN)
+			continue; // a rename raced the lookup
+		return fd;
+	}
+}
+
+// fdpath names descriptor fd for mount(2).
+static const char *fdpath(int fd, char buf[32]) {
+	char *p = buf + 32;
+	*--p = 0;
+	unsigned u = fd;
+	do {
+		*--p = '0' + u % 10;
+		u /= 10;
+	} while (u);
+	p -= 14;
+	memcpy(p, "/proc/self/fd/", 14);
+	return p;
+}
+
+// mkdirs creates path and its parents in the new root (0755).
+static int mkdirs(struct stage *c, const char *path) {
+	char buf[4096];
+	size_t n = strlen(path);
+	if (n >= sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != 0)
+			continue;
+		if (buf[i - 1] == '/')
+			continue;
+		char saved = buf[i];
+		buf[i] = 0;
+		// The parent of this component, then the component in it.
+		char *slash = strrchr(buf, '/');
+		int dir;
+		if (slash == buf) {
+			dir = resolve(c, "/", O_PATH | O_DIRECTORY, 0);
+		} else {
+			*slash = 0;
+			dir = resolve(c, buf, O_PATH | O_DIRECTORY, 0);
+			*slash = '/';
+		}
+		if (dir < 0)
+			return -1;
+		int r = mkdirat(dir, slash + 1, 0755);
+		int e = errno;
+		close(dir);
+		buf[i] = saved;
+		if (r < 0 && e != EEXIST) {
+			errno = e;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+// mountpoint creates what a mount lands on: a directory, or an empty file.
+static int mountpoint(struct stage *c, const char *path, int dir) {
+	if (dir)
+		return mkdirs(c, path);
+	char parent[4096];
+	size_t n = strlen(path);
+	if (n >= sizeof parent) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(parent, path, n + 1);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = 0;
+		if (mkdirs(c, parent) < 0)
+			return -1;
+	}
+	int fd = resolve(c, path, O_CREAT | O_RDONLY, 0644);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+// locked are the per-mount flags a user namespace may not clear from a
+// mount it did not create; a read-only remount must repeat them.
+static unsigned long locked_flags(int fd) {
+	struct statfs st;
+	if (fstatfs(fd, &st) < 0)
+		return 0;
+	unsigned long f = 0;
+	if (st.f_flags & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (st.f_flags & ST_NODEV)
+		f |= MS_NODEV;
+	if (st.f_flags & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (st.f_flags & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (st.f_flags & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (st.f_flags & ST_RELATIME)
+		f |= MS_RELATIME;
+	return f;
+}
+
+// remount applies flags to the mount on top of path (in the new root),
+// keeping the flags the kernel locked on it.
+static int remount(struct stage *c, const char *path, unsigned long flags) {
+	int fd = resolve(c, path, O_PATH, 0); // opened after the mount: its root
+	if (fd < 0)
+		return -1;
+	char b[32];
+	int r = mount("", fdpath(fd, b), "", MS_BIND | MS_REMOUNT | flags | locked_flags(fd), "");
+	int e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
+static void op_source(struct stage *c) {
+	uint32_t idx = u32(c);
+	const char *path = str(c), *dest = str(c);
+	if (idx >= MAX_SOURCES)
+		bad_program(c);
+	int fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		setup_prefix(c);
+		put(c, "opening bind source ");
+		put(c, path);
+		put(c, " for ");
+		put(c, dest);
+		put(c, ": ");
+		puterr(c, e);
+		fail(c, 125);
+	}
+	c->sources[idx] = fd;
+}
+
+static void op_overlay_dir(struct stage *c) {
+	uint32_t role = u32(c);
+	const char *path = str(c);
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		die(c, "opening overlay directory", path, errno);
+	switch (role) {
+	case 0:
+		if (c->nlower >= MAX_LAYERS)
+			bad_program(c);
+		c->lower[c->nlower++] = fd;
+		break;
+	case 1:
+		c->upper = fd;
+		break;
+	default:
+		c->work = fd;
+	}
+}
+
+static void op_scratch(struct stage *c) {
+	// The new root and a staging area for files live on a scratch tmpfs
+	// over /tmp, which only this mount namespace sees.
+	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=700") < 0)
+		die(c, "mounting scratch tmpfs", NULL, errno);
+	if (mkdir("/tmp/root", 0700) < 0)
+		die(c, "creating", "/tmp/root", errno);
+	if (mkdir("/tmp/files", 0700) < 0)
+		die(c, "creating", "/tmp/files", errno);
+}
+
+static void open_root(struct stage *c) {
+	c->rootfd = open("/tmp/root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (c->rootfd < 0)
+		die(c, "opening the new root", NULL, errno);
+}
+
+static void op_root_tmpfs(struct stage *c) {
+	if (mount("tmpfs", "/tmp/root", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") < 0)
+		die(c, "mounting root tmpfs", NULL, errno);
+	open_root(c);
+}
+
+// prepare_upper creates in the upper dir, before the overlay is mounted,
+// each top-level directory the plan mounts or writes below that the
+// layers have as a directory (or not at all), with the top-most layer's
+// mode. Mount points are then made in it without copying up a layer's
+// directory, which fails when the layer's owner is not mapped in the
+// sandbox (a root-owned store: the app's uid is the only one mapped).
+static void prepare_upper(struct stage *c, int up, const char **dirs, uint32_t ndirs) {
+	for (uint32_t i = 0; i < ndirs; i++) {
+		const char *d = dirs[i];
+		struct stat st;
+		if (fstatat(up, d, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+			continue; // the upper has it already, or we cannot tell
+		// The top-most layer that has d decides: a whiteout hides the
+		// layers below it; a file or symlink is left alone.
+		mode_t mode = 0755;
+		for (int l = 0; l < c->nlower; l++) {
+			if (fstatat(c->lower[l], d, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (S_ISDIR(st.st_mode))
+				mode = st.st_mode & 07777;
+			else if (S_ISCHR(st.st_mode)) {
+				if (st.st_rdev != 0)
+					mode = 0;
+			} else
+				mode = 0;
+			break;
+		}
+		if (mode == 0)
+			continue;
+		if (mkdirat(up, d, mode) < 0 || fchmodat(up, d, mode, 0) < 0) {
+			int e = errno;
+			setup_prefix(c);
+			put(c, "creating /");
+			put(c, d);
+			put(c, " in the upper dir: ");
+			puterr(c, e);
+			fail(c, 125);
+		}
+	}
+}
+
+static const char *overlay_hint(int e) {
+	switch (e) {
+	case EINVAL:
+		return " (overlayfs in a user namespace needs Linux 5.11 or later; the upper and work dirs must be on one file system that is not itself an overlay, see dmesg)";
+	case EPERM:
+	case EACCES:
+		return " (the upper and work dirs must belong to the app's uid; 'nook reset' the app to recreate them)";
+	case ENODEV:
+		return " (the kernel has no overlayfs; load it with 'modprobe overlay')";
+	}
+	return "";
+}
+
+// op_overlay mounts the image root on /tmp/root. The layers get
+// one-character names in /tmp/layers (symlinks to their descriptors), so
+// that the option string stays far below the kernel's one-page limit
+// however many layers the image has.
+static void op_overlay(struct stage *c) {
+	unsigned long flags = u32(c);
+	const char *extra = str(c);
+	uint32_t ndirs = u32(c);
+	const char *dirs[1024];
+	if (ndirs > 1024)
+		bad_program(c);
+	for (uint32_t i = 0; i < ndirs; i++)
+		dirs[i] = str(c);
+	if (c->nlower == 0)
+		bad_program(c);
+	if (mkdir("/tmp/layers", 0700) < 0)
+		die(c, "mounting image root: creating", "/tmp/layers", errno);
+	static char data[4096];
+	size_t n = 0;
+#define ADD(s) do { const char *s_ = (s); size_t l_ = strlen(s_); if (n + l_ >= sizeof data) { errno = E2BIG; die(c, "mounting image root", NULL, E2BIG); } memcpy(data + n, s_, l_); n += l_; data[n] = 0; } while (0)
+	ADD("lowerdir=");
+	for (int i = 0; i < c->nlower; i++) {
+		char name[32], link[64], b[32];
+		char *p = name + sizeof name;
+		*--p = 0;
+		unsigned u = i;
+		do {
+			*--p = '0' + u % 10;
+			u /= 10;
+		} while (u);
+		size_t ln = strlen(p);
+		memcpy(link, "/tmp/layers/", 12);
+		memcpy(link + 12, p, ln + 1);
+		if (symlink(fdpath(c->lower[i], b), link) < 0)
+			die(c, "mounting image root: linking layer", p, errno);
+		if (i > 0)
+			ADD(":");
+		ADD(p);
+	}
+	if (c->upper >= 0) {
+		char b[32];
+		prepare_upper(c, c->upper, dirs, ndirs);
+		if (symlink(fdpath(c->upper, b), "/tmp/layers/u") < 0 || symlink(fdpath(c->work, b), "/tmp/layers/w") < 0)
+			die(c, "mounting image root: linking", "upper and work dirs", errno);
+	} else {
+		// Ephemeral: upper and work on a tmpfs that dies with the sandbox.
+		if (mkdir("/tmp/layers/e", 0700) < 0)
+			die(c, "mounting image root: creating", "/tmp/layers/e", errno);
+		if (mount("tmpfs", "/tmp/layers/e", "tmpfs", MS_NOSUID | MS_NODEV, "mode=700") < 0)
+			die(c, "mounting tmpfs for an ephemeral root", NULL, errno);
+		if (mkdir("/tmp/layers/e/u", 0755) < 0 || mkdir("/tmp/layers/e/w", 0755) < 0)
+			die(c, "mounting image root: creating", "/tmp/layers/e/u", errno);
+		int fd = open("/tmp/layers/e/u", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			die(c, "mounting image root: opening", "/tmp/layers/e/u", errno);
+		prepare_upper(c, fd, dirs, ndirs);
+		close(fd);
+		if (symlink("e/u", "/tmp/layers/u") < 0 || symlink("e/w", "/tmp/layers/w") < 0)
+			die(c, "mounting image root: linking", "upper and work dirs", errno);
+	}
+	ADD(",upperdir=u,workdir=w");
+	if (*extra) {
+		ADD(",");
+		ADD(extra);
+	}
+#undef ADD
+	// overlayfs resolves relative directories against the working
+	// directory of the mounting process.
+	int wd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (wd < 0 || chdir("/tmp/layers") < 0)
+		die(c, "mounting image root: changing directory", NULL, errno);
+	int r = mount("overlay", "/tmp/root", "overlay", flags, data);
+	int e = errno;
+	if (fchdir(wd) < 0 && r == 0)
+		die(c, "mounting image root: returning to the working directory", NULL, errno);
+	close(wd);
+	if (r < 0) {
+		setup_prefix(c);
+		put(c, "mounting overlay on / (");
+		putnum(c, c->nlower);
+		put(c, " layers): ");
+		puterr(c, e);
+		put(c, overlay_hint(e));
+		fail(c, 125);
+	}
+	open_root(c);
+}
+
+static void op_mount(struct stage *c) {
+	const char *dest = str(c), *type = str(c), *source = str(c);
+	unsigned long flags = u32(c);
+	const char *data = str(c);
+	if (mkdirs(c, dest) < 0)
+		die(c, "creating mount point", dest, errno);
+	int fd = resolve(c, dest, O_PATH | O_DIRECTORY, 0);
+	char b[32];
+	if (fd < 0 || mount(source, fdpath(fd, b), type, flags, data) < 0) {
+		int e = errno;
+		setup_prefix(c);
+		put(c, "mounting ");
+		put(c, type);
+		put(c, " on ");
+		put(c, dest);
+		put(c, ": ");
+		puterr(c, e);
+		fail(c, 125);
+	}
+	close(fd);
+}
+
+static void op_bind(struct stage *c) {
+	uint32_t idx = u32(c);
+	const char *dest = str(c), *source = str(c);
+	uint32_t rec = u32(c);
+	unsigned long flags = u32(c);
+	if (idx >= MAX_SOURCES)
+		bad_program(c);
+	int src = c->sources[idx];
+	struct stat st;
+	if (fstat(src, &st) < 0)
+		die(c, "stat", source, errno);
+	if (mountpoint(c, dest, S_ISDIR(st.st_mode)) < 0)
+		die(c, "creating mount point", dest, errno);
+	int fd = resolve(c, dest, O_PATH, 0);
+	char bs[32], bd[32];
+	if (fd < 0 || mount(fdpath(src, bs), fdpath(fd, bd), NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0) {
+		int e = errno;
+		setup_prefix(c);
+		put(c, "binding ");
+		put(c, source);
+		put(c, " on ");
+		put(c, dest);
+		put(c, ": ");
+		puterr(c, e);
+		fail(c, 125);
+	}
+	close(fd);
+	close(src);
+	c->sources[idx] = -1;
+	if (flags && remount(c, dest, flags) < 0) {
+		int e = errno;
+		setup_prefix(c);
+		put(c, "mount ");
+		put(c, dest);
+		put(c, ": remounting: ");
+		puterr(c, e);
+		fail(c, 125);
+	}
+}
+
+static void op_symlink(struct stage *c) {
+	const char *path = str(c), *target = str(c);
+	char parent[4096];
+	size_t n = strlen(path);
+	if (n >= sizeof parent || n == 0)
+		bad_program(c);
+	memcpy(parent, path, n + 1);
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		bad_program(c);
+	*slash = 0;
+	if (slash != parent && mkdirs(c, parent) < 0)
+		die(c, "creating symlink", path, errno);
+	int dir = resolve(c, slash == parent ? "/" : parent, O_PATH | O_DIRECTORY, 0);
+	if (dir < 0 || symlinkat(target, dir, slash + 1) < 0)
+		die(c, "creating symlink", path, errno);
+	close(dir);
+}
+
+// op_file writes a file into the staging area (outside the new root) and
+// binds it read-only at its path. Its content never touches the host disk.
+static void op_file(struct stage *c) {
+	const char *path = str(c);
+	mode_t mode = u32(c) & 07777;
+	uint32_t len;
+	const char *data = strn(c, &len);
+	char tmp[64] = "/tmp/files/", num[16];
+	char *p = num + sizeof num;
+	*--p = 0;
+	unsigned u = c->nfiles++;
+	do {
+		*--p = '0' + u % 10;
+		u /= 10;
+	} while (u);
+	strcat(tmp, p);
+	int fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+	if (fd < 0)
+		die(c, "writing", path, errno);
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			die(c, "writing", path, errno);
+		data += w;
+		len -= w;
+	}
+	if (fchmod(fd, mode) < 0)
+		die(c, "writing", path, errno);
+	close(fd);
+	if (mountpoint(c, path, 0) < 0)
+		die(c, "creating mount point", path, errno);
+	int dst = resolve(c, path, O_PATH, 0);
+	char b[32];
+	if (dst < 0 || mount(tmp, fdpath(dst, b), NULL, MS_BIND, NULL) < 0)
+		die(c, "binding", path, errno);
+	close(dst);
+	if (remount(c, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0)
+		die(c, "remounting", path, errno);
+}
+
+// op_readonly makes path, and what is mounted below it, read-only. A path
+// that does not exist is left alone.
+static void op_readonly(struct stage *c) {
+	const char *path = str(c);
+	int fd = resolve(c, path, O_PATH, 0);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		die(c, "making read-only:", path, errno);
+	}
+	char b[32];
+	const char *self = fdpath(fd, b);
+	if (mount(self, self, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		int e = errno;
+		setup_prefix(c);
+		put(c, "making ");
+		put(c, path);
+		put(c, " read-only: ");
+		puterr(c, e);
+		fail(c, 125);
+	}
+	close(fd);
+	if (remount(c, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0) {
+		int e = errno;
+		setup_prefix(c);
+		put(c, "making ");
+		put(c, path);
+		put(c, " read-only: ");
+		puterr(c, e);
+		fail(c, 125);
+	}
+}
+
+// op_mask hides path: a read-only empty tmpfs over a directory, the
+// sandbox's /dev/null over anything else. A path that does not exist is
+// left alone.
+static void op_mask(struct stage *c) {
+	const char *path = str(c);
+	int fd = resolve(c, path, O_PATH, 0);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return;
+		die(c, "masking", path, errno);
+	}
+	struct stat st;
+	char b[32], bn[32];
+	int r;
+	if (fstat(fd, &st) < 0)
+		die(c, "masking", path, errno);
+	if (S_ISDIR(st.st_mode)) {
+		r = mount("tmpfs", fdpath(fd, b), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=555");
+	} else {
+		int null = resolve(c, "/dev/null", O_PATH, 0);
+		r = null < 0 ? -1 : mount(fdpath(null, bn), fdpath(fd, b), NULL, MS_BIND, NULL);
+		int e = errno;
+		if (null >= 0)
+			close(null);
+		errno = e;
+	}
+	if (r < 0)
+		die(c, "masking", path, errno);
+	close(fd);
+}
+
+static void op_pivot(struct stage *c) {
+	if (chdir("/tmp/root") < 0)
+		die(c, "changing to the new root", NULL, errno);
+	// pivot_root(".", ".") stacks the old root on top of the new one; the
+	// lazy unmount then takes it away without needing a directory for it.
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		die(c, "pivot_root", NULL, errno);
+	if (umount2(".", MNT_DETACH) < 0)
+		die(c, "detaching old root", NULL, errno);
+	if (chdir("/") < 0)
+		die(c, "changing to /", NULL, errno);
+	close(c->rootfd);
+	c->rootfd = -1;
+}
+
+static void op_root_readonly(struct stage *c) {
+	int fd = open("/", O_PATH | O_CLOEXEC);
+	char b[32];
+	if (fd < 0 || mount("", fdpath(fd, b), "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | locked_flags(fd), "") < 0)
+		die(c, "making root read-only", NULL, errno);
+	close(fd);
+}
+
+static void op_hostname(struct stage *c) {
+	uint32_t n;
+	const char *name = strn(c, &n);
+	if (sethostname(name, n) < 0)
+		die(c, "setting hostname", NULL, errno);
+}
+
+static void op_loopback(struct stage *c) {
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die(c, "bringing up lo", NULL, errno);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		die(c, "bringing up lo", NULL, errno);
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		die(c, "bringing up lo", NULL, errno);
+	close(fd);
+}
+
+static void run_setup(struct stage *c) {
+	if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die(c, "making mounts private", NULL, errno);
+	for (int i = 0; i < MAX_SOURCES; i++)
+		c->sources[i] = -1;
+	for (;;) {
+		switch (u32(c)) {
+		case OP_SOURCE: op_source(c); break;
+		case OP_OVERLAY_DIR: op_overlay_dir(c); break;
+		case OP_SCRATCH: op_scratch(c); break;
+		case OP_ROOT_TMPFS: op_root_tmpfs(c); break;
+		case OP_OVERLAY: op_overlay(c); break;
+		case OP_MOUNT: op_mount(c); break;
+		case OP_BIND: op_bind(c); break;
+		case OP_SYMLINK: op_symlink(c); break;
+		case OP_FILE: op_file(c); break;
+		case OP_READONLY: op_readonly(c); break;
+		case OP_MASK: op_mask(c); break;
+		case OP_PIVOT: op_pivot(c); break;
+		case OP_ROOT_READONLY: op_root_readonly(c); break;
+		case OP_HOSTNAME: op_hostname(c); break;
+		case OP_LOOPBACK: op_loopback(c); break;
+		case OP_END:
+			// The overlay's layers and upper dirs stay open until here.
+			for (int i = 0; i < c->nlower; i++)
+				close(c->lower[i]);
+			if (c->upper >= 0)
+				close(c->upper);
+			if (c->work >= 0)
+				close(c->work);
+			return;
+		default:
+			bad_program(c);
+		}
+	}
+}
+
+// ---- lockdown, the app, supervision
+
+// proceed waits for the launcher on the go descriptor: for one byte (the
+// go-ahead), or for it to close it. It returns 0 when it was closed.
+static int proceed(void) {
+	char b;
+	for (;;) {
+		ssize_t n = read(FD_GO, &b, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n == 1;
+	}
+}
+
+// lockdown takes away everything the init stage holds: non-dumpable, the
+// bounding set, ambient, inheritable, permitted and effective
+// capabilities, and no_new_privs. The app's own task loads the seccomp
+// filter last, just before exec (start_app). Init is single-threaded, so
+// this covers every thread of it.
+static void lockdown(struct stage *c) {
+	c->doing = "locking down";
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die(c, "making init non-dumpable", NULL, errno);
+	for (int cap = 0; cap < 64; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break; // past the kernel's last capability
+			die(c, "dropping a capability from the bounding set", NULL, errno);
+		}
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		die(c, "clearing ambient capabilities", NULL, errno);
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		die(c, "dropping capabilities", NULL, errno);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die(c, "setting no_new_privs", NULL, errno);
+}
+
+enum { STAGE_CHDIR = 1, STAGE_SECCOMP, STAGE_EXEC };
+
+static int regular(const char *path) {
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// putquoted adds s in double quotes, as Go's %q would for plain text.
+static void putquoted(struct stage *c, const char *s) {
+	put(c, "\"");
+	for (; *s; s++) {
+		char q[3] = {'\\', *s, 0};
+		put(c, *s == '"' || *s == '\\' ? q : q + 1);
+	}
+	put(c, "\"");
+}
+
+static void __attribute__((noreturn)) start_failed(struct stage *c, const char *file, int code, const char *what) {
+	c->msglen = 0;
+	put(c, what);
+	put(c, " ");
+	put(c, file);
+	put(c, code == 127 ? " not found in the sandbox: " : " cannot be executed in the sandbox: ");
+	puterr(c, c->child_errno);
+	fail(c, code);
+}
+
+static int main_loop(struct stage *c, pid_t app_pid, int sfd);
+
+static void __attribute__((noreturn)) run_app(struct stage *c) {
+	uint32_t cgroupns = u32(c);
+	uint32_t nargs = u32(c);
+	if (nargs == 0 || nargs > 1 << 20)
+		bad_program(c);
+	char *argv[nargs + 1];
+	for (uint32_t i = 0; i < nargs; i++)
+		argv[i] = (char *)str(c);
+	argv[nargs] = NULL;
+	uint32_t nenv = u32(c);
+	if (nenv > 1 << 20)
+		bad_program(c);
+	char *envp[nenv + 1];
+	const char *path = "";
+	for (uint32_t i = 0; i < nenv; i++) {
+		envp[i] = (char *)str(c);
+		if (strncmp(envp[i], "PATH=", 5) == 0)
+			path = envp[i] + 5;
+	}
+	envp[nenv] = NULL;
+	const char *cwd = str(c);
+	uint32_t has_filter = u32(c), filter_len;
+	const char *filter = strn(c, &filter_len);
+	if (c->prog.p != c->prog.end)
+		bad_program(c);
+
+	if (!proceed())
+		_exit(125); // the launcher could not place init in its cgroup; it says why
+	if (cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
+		int e = errno;
+		c->msglen = 0;
+		put(c, "entering a cgroup namespace for ");
+		put(c, c->app);
+		put(c, ": ");
+		puterr(c, e);
+		fail(c, 125);
+	}
+	lockdown(c);
+
+	// The command, found on the app's PATH unless it names a path.
+	const char *file = argv[0];
+	static char found[4096];
+	if (!strchr(file, '/')) {
+		file = NULL;
+		const char *d = path;
+		for (;;) {
+			const char *end = strchrnul(d, ':');
+			size_t dl = end - d, fl = strlen(argv[0]);
+			if (dl + fl + 2 < sizeof found) {
+				if (dl == 0) {
+					found[0] = '.';
+					dl = 1;
+				} else
+					memcpy(found, d, dl);
+				found[dl] = '/';
+				memcpy(found + dl + 1, argv[0], fl + 1);
+				if (regular(found)) {
+					file = found;
+					break;
+				}
+			}
+			if (!*end)
+				break;
+			d = end + 1;
+		}
+		if (!file) {
+			c->msglen = 0;
+			put(c, "command ");
+			putquoted(c, argv[0]);
+			put(c, " not found in the sandbox (PATH=");
+			put(c, path);
+			put(c, "); check the profile's command and image");
+			fail(c, 127);
+		}
+	}
+
+	// Signals stay blocked in init from clone on; they are read from a
+	// signalfd: the ones init forwards, and SIGCHLD.
+	sigset_t set;
+	sigemptyset(&set);
+	int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
+	for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+		sigaddset(&set, fwd[i]);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		c->msglen = 0;
+		put(c, "starting ");
+		put(c, file);
+		put(c, ": signalfd: ");
+		puterr(c, errno);
+		fail(c, 125);
+	}
+
+	struct sock_fprog fprog = {.len = filter_len / sizeof(struct sock_filter), .filter = (struct sock_filter *)filter};
+	pid_t pid = vfork();
+	if (pid == 0) {
+		// The app's task, sharing init's memory until exec: a new
+		// session (no terminal to inject keystrokes into), no blocked
+		// signals, the seccomp filter last.
+		setsid();
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (*cwd && chdir(cwd) < 0) {
+			c->child_errno = errno;
+			c->child_stage = STAGE_CHDIR;
+			_exit(127);
+		}
+		if (has_filter && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0) {
+			c->child_errno = errno;
+			c->child_stage = STAGE_SECCOMP;
+			_exit(127);
+		}
+		execve(file, argv, envp);
+		c->child_errno = errno;
+		c->child_stage = STAGE_EXEC;
+		_exit(127);
+	}
+	if (pid < 0) {
+		c->msglen = 0;
+		put(c, "starting ");
+		put(c, file);
+		put(c, ": ");
+		puterr(c, errno);
+		fail(c, 126);
+	}
+	if (c->child_stage) {
+		int st;
+		waitpid(pid, &st, 0);
+		switch (c->child_stage) {
+		case STAGE_CHDIR:
+			c->msglen = 0;
+			put(c, "starting ");
+			put(c, file);
+			put(c, ": working directory ");
+			put(c, cwd);
+			put(c, ": ");
+			puterr(c, c->child_errno);
+			fail(c, 125);
+		case STAGE_SECCOMP:
+			c->msglen = 0;
+			put(c, "locking down sandbox for ");
+			put(c, c->app);
+			put(c, ": loading seccomp filter: ");
+			puterr(c, c->child_errno);
+			fail(c, 125);
+		}
+		switch (c->child_errno) {
+		case ENOENT:
+			start_failed(c, file, 127, "command");
+		case EACCES:
+		case ENOEXEC:
+		case EPERM:
+		case EISDIR:
+			start_failed(c, file, 126, "command");
+		}
+		c->msglen = 0;
+		put(c, "starting ");
+		put(c, file);
+		put(c, ": ");
+		puterr(c, c->child_errno);
+		fail(c, 126);
+	}
+	_exit(main_loop(c, pid, sfd));
+}
+
+static int exit_code(int st) {
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return WEXITSTATUS(st);
+}
+
+static void report_num(struct stage *c, const char *kind, long n) {
+	c->msglen = 0;
+	put(c, kind);
+	put(c, " ");
+	putnum(c, n);
+	put(c, "\n");
+	writeall(FD_STATUS, c->msg, c->msglen);
+}
+
+// main_loop reports the app's pid, forwards signals to it, reaps every
+// zombie in the sandbox and, once the app has ended, reports its exit
+// code and waits for the launcher to close the go descriptor (it reads
+// the sandbox's cgroup until then). Returning ends the sandbox: the kernel
+// kills what is left in the PID namespace when its init exits.
+static int main_loop(struct stage *c, pid_t app_pid, int sfd) {
+	report_num(c, "pid", app_pid);
+	int code = -1;
+	while (code < 0) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof si);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != sizeof si)
+			return 125;
+		if (si.ssi_signo != SIGCHLD) {
+			kill(app_pid, si.ssi_signo);
+			continue;
+		}
+		for (;;) {
+			int st;
+			pid_t p = waitpid(-1, &st, WNOHANG);
+			if (p <= 0)
+				break;
+			if (p == app_pid)
+				code = exit_code(st);
+		}
+	}
+	report_num(c, "exit", code);
+	close(FD_STATUS);
+	proceed();
+	return code;
+}
+
+// ---- the child's start
+
+static int child(void *arg) {
+	const struct nook_spawn_args *a = arg;
+	struct stage st, *c = &st;
+	c->app = "app";
+	c->doing = "setting up";
+	c->nlower = c->nfiles = 0;
+	c->upper = c->work = c->rootfd = -1;
+	c->msglen = 0;
+	c->child_errno = c->child_stage = 0;
+	for (int i = 0; i < MAX_SOURCES; i++)
+		c->sources[i] = -1;
+
+	// Go's signal handlers are in this memory: none may run here. Every
+	// signal is blocked (nook_spawn did it before clone); reset their
+	// dispositions before anything can unblock one. rt_sigaction itself,
+	// not sigaction: glibc refuses the signals it keeps for itself, and
+	// Go has handlers on those too.
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = {SIG_DFL, 0, NULL, 0};
+	for (int s = 1; s < 65; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
+
+	// If the launcher dies, so does the sandbox. (If it died before this,
+	// the sync descriptor reads end-of-file below.)
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+
+	// Move the descriptors init keeps to 0-5, above every one of them
+	// first so that none is overwritten before it is moved.
+	int keep[6] = {a->stdio[0], a->stdio[1], a->stdio[2], a->status_fd, a->go_fd, a->sync_fd};
+	int top = 0;
+	for (int i = 0; i < 6; i++)
+		if (keep[i] > top)
+			top = keep[i];
+	for (int i = 0; i < 6; i++)
+		if ((keep[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, top + 1)) < 0)
+			_exit(125);
+	for (int i = 0; i < 6; i++)
+		if (dup3(keep[i], i, i < 3 ? 0 : O_CLOEXEC) < 0)
+			_exit(125);
+	// Everything else the launcher had open goes.
+	if (syscall(SYS_close_range, FD_FIRST_FREE, ~0U, 0) < 0) {
+		for (int fd = FD_FIRST_FREE; fd < 65536; fd++)
+			close(fd);
+	}
+
+	// Wait until the launcher has written the id maps.
+	char b;
+	ssize_t n;
+	do
+		n = read(FD_SYNC, &b, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(125);
+
+	// The system calls themselves: glibc's wrappers would signal the
+	// launcher's other threads, which this process does not have, and
+	// wait for them forever.
+	if (a->set_ids) {
+		if (a->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0)
+			die(c, "dropping supplementary groups", NULL, errno);
+		if (syscall(SYS_setresgid, a->gid, a->gid, a->gid) < 0)
+			die(c, "setting gid", NULL, errno);
+		if (syscall(SYS_setresuid, a->uid, a->uid, a->uid) < 0)
+			die(c, "setting uid", NULL, errno);
+	}
+	// A change of uid or gid clears the parent-death signal: set it again,
+	// then make sure the launcher did not die before that (it keeps the
+	// sync descriptor open until it has reaped init).
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	struct pollfd pfd = {.fd = FD_SYNC, .events = POLLIN};
+	if (poll(&pfd, 1, 0) != 0)
+		_exit(125); // hung up (or readable, which the launcher never makes it)
+	close(FD_SYNC);
+	setpgid(0, 0);
+
+	c->prog.p = a->prog;
+	c->prog.end = a->prog + a->prog_len;
+	if (c->prog.end - c->prog.p < 12 || memcmp(c->prog.p, "nook-prog-1\n", 12) != 0)
+		bad_program(c);
+	c->prog.p += 12;
+	c->app = str(c);
+	run_setup(c);
+	run_app(c);
+	return 125;
+}
+
+// The child's memory: a guard page, its stack, and a copy of its
+// arguments at the top, which the launcher's Go code may not move.
+#define CHILD_MEM (1 << 20)
+#define GUARD 4096
+
+int nook_spawn(const struct nook_spawn_args *a, void **mem) {
+	char *m = mmap(NULL, CHILD_MEM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	if (mprotect(m, GUARD, PROT_NONE) < 0) {
+		int e = errno;
+		munmap(m, CHILD_MEM);
+		return -e;
+	}
+	struct nook_spawn_args *copy = (void *)(m + CHILD_MEM - sizeof *copy);
+	*copy = *a;
+	char *top = (char *)((uintptr_t)copy & ~(uintptr_t)63);
+
+	// The child shares the launcher's memory (CLONE_VM), like vfork but
+	// running beside it: no page tables to copy, no copy-on-write faults
+	// in either process afterwards, which cost each launch about a
+	// millisecond on a 2-core VM.
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int pid = clone(child, top, CLONE_VM | a->flags | SIGCHLD, copy);
+	int e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		munmap(m, CHILD_MEM);
+		return -e;
+	}
+	*mem = m;
+	return pid;
+}
+
+void nook_spawn_release(void *mem) { munmap(mem, CHILD_MEM); }
