@@ -197,7 +197,7 @@ const tmpPrefix = ".tmp-"
 // and a record from an earlier boot is stale by its boot id. Syncing cost
 // every launch 3.5 ms on an ext4 /run.
 func (s *Store) write(r *Record) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := marshal(r)
 	if err != nil {
 		return err
 	}
