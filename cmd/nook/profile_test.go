@@ -18,7 +18,7 @@ func nook(t *testing.T, dir string, args ...string) (stdout, stderr string, err 
 	t.Setenv("XDG_CONFIG_HOME", dir)
 	t.Chdir(t.TempDir())
 	var out, errOut bytes.Buffer
-	root := newRootCommand()
+	root := newRootCommand(nil)
 	root.SetArgs(args)
 	root.SetOut(&out)
 	root.SetErr(&errOut)

@@ -2,11 +2,31 @@ package seccomp
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 )
+
+// TestCacheKeyStable pins the key's input, so that entries cached by an
+// earlier nook of the same cacheFormat stay valid.
+func TestCacheKeyStable(t *testing.T) {
+	major, minor, micro := libseccomp.GetLibraryVersion()
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\nlibseccomp %d.%d.%d\n", cacheFormat, runtime.GOARCH, major, minor, micro)
+	h.Write(policyBytes(Default(Options{})))
+	got, err := cacheKey(Default(Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [sha256.Size]byte(h.Sum(nil)); got != want {
+		t.Errorf("cacheKey(Default(Options{})) = %x, want %x", got, want)
+	}
+}
 
 // TestPolicyBytesCoversSpec makes sure the cache key sees every field of a
 // policy: policyBytes encodes the fields counted here by hand, so a new
