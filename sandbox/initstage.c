@@ -58,7 +58,9 @@ enum {
 	OP_MOUNT,         // str dest, str type, str source, u32 flags, str data
 	OP_BIND,          // u32 idx, str dest, str source, u32 rec, u32 remount flags
 	OP_SYMLINK,       // str path, str target
-	OP_FILE,          // str path, u32 mode, str data
+	OP_FILE,          // str path, u32 mode, str data: staged
+	OP_SEAL_FILES,    // the staged files become read-only
+	OP_BIND_FILE,     // u32 n, str path: bind staged file n
 	OP_READONLY,      // str path
 	OP_MASK,          // str path
 	OP_PIVOT,
@@ -270,68 +272,69 @@ static const char *fdpath(int fd, char buf[32]) {
 	return p;
 }
 
-// mkdirs creates path and its parents in the new root (0755).
-static int mkdirs(struct stage *c, const char *path) {
+// open_parent opens the directory that holds path in the new root,
+// creating it and its parents (0755) when missing, and sets *base to
+// path's last component. The caller closes the result.
+static int open_parent(struct stage *c, const char *path, const char **base) {
 	char buf[4096];
 	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--;
 	if (n >= sizeof buf) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	memcpy(buf, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != 0)
-			continue;
-		if (buf[i - 1] == '/')
-			continue;
-		char saved = buf[i];
-		buf[i] = 0;
-		// The parent of this component, then the component in it.
-		char *slash = strrchr(buf, '/');
-		int dir;
-		if (slash == buf) {
-			dir = resolve(c, "/", O_PATH | O_DIRECTORY, 0);
-		} else {
-			*slash = 0;
-			dir = resolve(c, buf, O_PATH | O_DIRECTORY, 0);
-			*slash = '/';
-		}
-		if (dir < 0)
-			return -1;
-		int r = mkdirat(dir, slash + 1, 0755);
-		int e = errno;
-		close(dir);
-		buf[i] = saved;
-		if (r < 0 && e != EEXIST) {
-			errno = e;
-			return -1;
-		}
+	memcpy(buf, path, n);
+	buf[n] = 0;
+	char *slash = strrchr(buf, '/');
+	if (!slash) {
+		errno = EINVAL; // the plan's paths are absolute
+		return -1;
 	}
-	return 0;
+	*base = path + (slash - buf) + 1;
+	if (slash == buf)
+		return resolve(c, "/", O_PATH | O_DIRECTORY, 0);
+	*slash = 0;
+	int fd = resolve(c, buf, O_PATH | O_DIRECTORY, 0);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	// Missing: make it in its own parent, then open it.
+	const char *b;
+	int p = open_parent(c, buf, &b);
+	if (p < 0)
+		return -1;
+	int r = mkdirat(p, b, 0755);
+	int e = errno;
+	close(p);
+	if (r < 0 && e != EEXIST) {
+		errno = e;
+		return -1;
+	}
+	return resolve(c, buf, O_PATH | O_DIRECTORY, 0);
 }
 
-// mountpoint creates what a mount lands on: a directory, or an empty file.
+// mountpoint returns a descriptor of path in the new root for mount(2) to
+// land on, first creating it, a directory (dir) or an empty file, when it
+// is missing. Something that exists is resolved in the root, symlinks
+// included; something created here is opened where it was made.
 static int mountpoint(struct stage *c, const char *path, int dir) {
-	if (dir)
-		return mkdirs(c, path);
-	char parent[4096];
-	size_t n = strlen(path);
-	if (n >= sizeof parent) {
-		errno = ENAMETOOLONG;
+	const char *base;
+	int p = open_parent(c, path, &base);
+	if (p < 0)
 		return -1;
-	}
-	memcpy(parent, path, n + 1);
-	char *slash = strrchr(parent, '/');
-	if (slash && slash != parent) {
-		*slash = 0;
-		if (mkdirs(c, parent) < 0)
-			return -1;
-	}
-	int fd = resolve(c, path, O_CREAT | O_RDONLY, 0644);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
+	int fd;
+	if (*base == 0)
+		fd = resolve(c, path, O_PATH, 0);
+	else if (dir)
+		fd = mkdirat(p, base, 0755) == 0 ? openat(p, base, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC) : -1;
+	else
+		fd = openat(p, base, O_CREAT | O_EXCL | O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST)
+		fd = resolve(c, path, O_PATH, 0);
+	int e = errno;
+	close(p);
+	errno = e;
+	return fd;
 }
 
 // locked are the per-mount flags a user namespace may not clear from a
@@ -413,7 +416,7 @@ static void op_overlay_dir(struct stage *c) {
 static void op_scratch(struct stage *c) {
 	// The new root and a staging area for files live on a scratch tmpfs
 	// over /tmp, which only this mount namespace sees.
-	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=700") < 0)
+	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700") < 0)
 		die(c, "mounting scratch tmpfs", NULL, errno);
 	if (mkdir("/tmp/root", 0700) < 0)
 		die(c, "creating", "/tmp/root", errno);
@@ -579,11 +582,11 @@ static void op_mount(struct stage *c) {
 	const char *dest = str(c), *type = str(c), *source = str(c);
 	unsigned long flags = u32(c);
 	const char *data = str(c);
-	if (mkdirs(c, dest) < 0)
+	int fd = mountpoint(c, dest, 1);
+	if (fd < 0)
 		die(c, "creating mount point", dest, errno);
-	int fd = resolve(c, dest, O_PATH | O_DIRECTORY, 0);
 	char b[32];
-	if (fd < 0 || mount(source, fdpath(fd, b), type, flags, data) < 0) {
+	if (mount(source, fdpath(fd, b), type, flags, data) < 0) {
 		int e = errno;
 		setup_prefix(c);
 		put(c, "mounting ");
@@ -608,11 +611,11 @@ static void op_bind(struct stage *c) {
 	struct stat st;
 	if (fstat(src, &st) < 0)
 		die(c, "stat", source, errno);
-	if (mountpoint(c, dest, S_ISDIR(st.st_mode)) < 0)
+	int fd = mountpoint(c, dest, S_ISDIR(st.st_mode));
+	if (fd < 0)
 		die(c, "creating mount point", dest, errno);
-	int fd = resolve(c, dest, O_PATH, 0);
 	char bs[32], bd[32];
-	if (fd < 0 || mount(fdpath(src, bs), fdpath(fd, bd), NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0) {
+	if (mount(fdpath(src, bs), fdpath(fd, bd), NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0) {
 		int e = errno;
 		setup_prefix(c);
 		put(c, "binding ");
@@ -639,40 +642,35 @@ static void op_bind(struct stage *c) {
 
 static void op_symlink(struct stage *c) {
 	const char *path = str(c), *target = str(c);
-	char parent[4096];
-	size_t n = strlen(path);
-	if (n >= sizeof parent || n == 0)
-		bad_program(c);
-	memcpy(parent, path, n + 1);
-	char *slash = strrchr(parent, '/');
-	if (!slash)
-		bad_program(c);
-	*slash = 0;
-	if (slash != parent && mkdirs(c, parent) < 0)
-		die(c, "creating symlink", path, errno);
-	int dir = resolve(c, slash == parent ? "/" : parent, O_PATH | O_DIRECTORY, 0);
-	if (dir < 0 || symlinkat(target, dir, slash + 1) < 0)
+	const char *base;
+	int dir = open_parent(c, path, &base);
+	if (dir < 0 || symlinkat(target, dir, base) < 0)
 		die(c, "creating symlink", path, errno);
 	close(dir);
 }
 
-// op_file writes a file into the staging area (outside the new root) and
-// binds it read-only at its path. Its content never touches the host disk.
+// staged names the n'th file in the staging area.
+static const char *staged(uint32_t n, char buf[32]) {
+	char *p = buf + 32;
+	*--p = 0;
+	do {
+		*--p = '0' + n % 10;
+		n /= 10;
+	} while (n);
+	p -= 11;
+	memcpy(p, "/tmp/files/", 11);
+	return p;
+}
+
+// op_file writes the next file into the staging area, outside the new
+// root. Its content never touches the host disk.
 static void op_file(struct stage *c) {
 	const char *path = str(c);
 	mode_t mode = u32(c) & 07777;
 	uint32_t len;
 	const char *data = strn(c, &len);
-	char tmp[64] = "/tmp/files/", num[16];
-	char *p = num + sizeof num;
-	*--p = 0;
-	unsigned u = c->nfiles++;
-	do {
-		*--p = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	strcat(tmp, p);
-	int fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+	char b[32];
+	int fd = open(staged(c->nfiles++, b), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
 	if (fd < 0)
 		die(c, "writing", path, errno);
 	while (len > 0) {
@@ -687,15 +685,27 @@ static void op_file(struct stage *c) {
 	if (fchmod(fd, mode) < 0)
 		die(c, "writing", path, errno);
 	close(fd);
-	if (mountpoint(c, path, 0) < 0)
+}
+
+// op_seal_files makes the scratch tmpfs, and so the staging area,
+// read-only: a bind of a staged file inherits that, in one mount call for
+// all of them.
+static void op_seal_files(struct stage *c) {
+	if (mount("", "/tmp", "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "") < 0)
+		die(c, "making the staged files read-only", NULL, errno);
+}
+
+// op_bind_file binds staged file n at its path in the new root.
+static void op_bind_file(struct stage *c) {
+	uint32_t n = u32(c);
+	const char *path = str(c);
+	int dst = mountpoint(c, path, 0);
+	if (dst < 0)
 		die(c, "creating mount point", path, errno);
-	int dst = resolve(c, path, O_PATH, 0);
-	char b[32];
-	if (dst < 0 || mount(tmp, fdpath(dst, b), NULL, MS_BIND, NULL) < 0)
+	char b[32], bs[32];
+	if (mount(staged(n, bs), fdpath(dst, b), NULL, MS_BIND, NULL) < 0)
 		die(c, "binding", path, errno);
 	close(dst);
-	if (remount(c, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0)
-		die(c, "remounting", path, errno);
 }
 
 // op_readonly makes path, and what is mounted below it, read-only. A path
@@ -823,6 +833,8 @@ static void run_setup(struct stage *c) {
 		case OP_BIND: op_bind(c); break;
 		case OP_SYMLINK: op_symlink(c); break;
 		case OP_FILE: op_file(c); break;
+		case OP_SEAL_FILES: op_seal_files(c); break;
+		case OP_BIND_FILE: op_bind_file(c); break;
 		case OP_READONLY: op_readonly(c); break;
 		case OP_MASK: op_mask(c); break;
 		case OP_PIVOT: op_pivot(c); break;

@@ -30,7 +30,9 @@ const (
 	opMount   // str dest, str type, str source, u32 flags, str data
 	opBind    // u32 idx, str dest, str source, u32 rec, u32 remount flags
 	opSymlink // str path, str target
-	opFile    // str path, u32 mode, str data
+	opFile    // str path, u32 mode, str data: staged
+	opSealFiles
+	opBindFile // u32 n, str path
 	opReadonly
 	opMask
 	opPivot
@@ -158,10 +160,20 @@ func compileProgram(p *Plan, filter []byte) ([]byte, error) {
 	for _, l := range p.Symlinks {
 		pr.op(opSymlink, l.Path, l.Target)
 	}
+	// Files are written to a staging area, which then becomes read-only
+	// in one mount call, and bound from there.
 	for _, f := range p.Files {
 		pr.op(opFile, f.Path)
 		pr.u32(f.Mode)
 		pr.str(string(f.Data))
+	}
+	if len(p.Files) > 0 {
+		pr.op(opSealFiles)
+	}
+	for i, f := range p.Files {
+		pr.u32(opBindFile)
+		pr.u32(uint32(i))
+		pr.str(f.Path)
 	}
 	if s.Linux != nil {
 		for _, path := range s.Linux.ReadonlyPaths {
