@@ -49,37 +49,52 @@ const (
 	overlayWork
 )
 
-// program builds a program.
-type program struct{ b []byte }
-
-func (p *program) u32(v uint32) { p.b = binary.LittleEndian.AppendUint32(p.b, v) }
-
-func (p *program) str(s string) {
-	p.u32(uint32(len(s)))
-	p.b = append(p.b, s...)
-	p.b = append(p.b, 0)
+// instr is one operation of a program: its code and its arguments, each
+// a uint32 or a string, in the order initstage.c reads them.
+type instr struct {
+	code uint32
+	args []any
 }
 
-func (p *program) op(code uint32, strs ...string) {
-	p.u32(code)
-	for _, s := range strs {
-		p.str(s)
-	}
+// maxMounts bounds the plan's mounts (initstage.c, MAX_SOURCES).
+const maxMounts = 1024
+
+// appStart is what init needs to start the app, after the operations.
+type appStart struct {
+	cgroupNS bool // enter a new cgroup namespace once in the cgroup
+	args     []string
+	env      []string
+	cwd      string
+	filter   []byte // seccomp BPF; nil means none
 }
 
 // compileProgram lowers plan p, with seccomp program filter (nil: none),
-// to the init stage's program. It is pure: it checks what it can without
-// the sandbox (an image root's options, string lengths) and leaves the
-// rest to init, which reports failures with the same wording.
+// to the init stage's program. It is pure.
 func compileProgram(p *Plan, filter []byte) ([]byte, error) {
+	ops, app, err := lower(p, filter)
+	if err != nil {
+		return nil, err
+	}
+	return encodeProgram(p.App, ops, app), nil
+}
+
+// lower turns plan p into init's operations, in the order init runs
+// them, and what it needs to start the app. It checks what it can
+// without the sandbox (an image root's options, NUL bytes, the number of
+// mounts) and leaves the rest to init, which reports failures in the
+// words the rest of nook uses.
+func lower(p *Plan, filter []byte) ([]instr, appStart, error) {
 	s := &p.Spec
 	if s.Process == nil || len(s.Process.Args) == 0 {
-		return nil, errors.New("plan has no command")
+		return nil, appStart{}, errors.New("plan has no command")
 	}
 	for _, str := range planStrings(p) {
 		if strings.IndexByte(str, 0) >= 0 {
-			return nil, fmt.Errorf("plan string %q holds a NUL byte", str)
+			return nil, appStart{}, fmt.Errorf("plan string %q holds a NUL byte", str)
 		}
+	}
+	if len(s.Mounts) > maxMounts {
+		return nil, appStart{}, fmt.Errorf("plan has %d mounts; nook takes at most %d", len(s.Mounts), maxMounts)
 	}
 	var ov *overlayOptions
 	for i, m := range s.Mounts {
@@ -87,53 +102,42 @@ func compileProgram(p *Plan, filter []byte) ([]byte, error) {
 			continue
 		}
 		if i != 0 {
-			return nil, errors.New("the overlay on / must be the plan's first mount")
+			return nil, appStart{}, errors.New("the overlay on / must be the plan's first mount")
 		}
 		var err error
 		if ov, err = parseOverlay(m); err != nil {
-			return nil, err
+			return nil, appStart{}, err
 		}
 	}
 
-	pr := &program{b: []byte(programMagic)}
-	pr.str(p.App)
+	var ops []instr
+	add := func(code uint32, args ...any) { ops = append(ops, instr{code, args}) }
 	// Bind sources and overlay directories are opened first, while the
 	// host's /tmp (where they may live) is still in view.
 	for i, m := range s.Mounts {
 		if !isOverlayRoot(m) && parseMountOptions(m.Options).bind() {
-			pr.u32(opSource)
-			pr.u32(uint32(i))
-			pr.str(m.Source)
-			pr.str(m.Destination)
+			add(opSource, uint32(i), m.Source, m.Destination)
 		}
 	}
 	if ov != nil {
 		for _, d := range ov.lower {
-			pr.u32(opOverlayDir)
-			pr.u32(overlayLower)
-			pr.str(d)
+			add(opOverlayDir, overlayLower, d)
 		}
 		if ov.upper != "" {
-			pr.u32(opOverlayDir)
-			pr.u32(overlayUpper)
-			pr.str(ov.upper)
-			pr.u32(opOverlayDir)
-			pr.u32(overlayWork)
-			pr.str(ov.work)
+			add(opOverlayDir, overlayUpper, ov.upper)
+			add(opOverlayDir, overlayWork, ov.work)
 		}
 	}
-	pr.op(opScratch)
+	add(opScratch)
 	if ov != nil {
-		pr.u32(opOverlay)
-		pr.u32(uint32(ov.flags.set))
-		pr.str(ov.flags.data)
 		dirs := ov.dirs(p)
-		pr.u32(uint32(len(dirs)))
+		args := []any{uint32(ov.flags.set), ov.flags.data, uint32(len(dirs))}
 		for _, d := range dirs {
-			pr.str(d)
+			args = append(args, d)
 		}
+		add(opOverlay, args...)
 	} else {
-		pr.op(opRootTmpfs)
+		add(opRootTmpfs)
 	}
 	for i, m := range s.Mounts {
 		if isOverlayRoot(m) {
@@ -141,82 +145,101 @@ func compileProgram(p *Plan, filter []byte) ([]byte, error) {
 		}
 		f := parseMountOptions(m.Options)
 		if !f.bind() {
-			pr.op(opMount, m.Destination, m.Type, m.Source)
-			pr.u32(uint32(f.set))
-			pr.str(f.data)
+			add(opMount, m.Destination, m.Type, m.Source, uint32(f.set), f.data)
 			continue
 		}
-		pr.u32(opBind)
-		pr.u32(uint32(i))
-		pr.str(m.Destination)
-		pr.str(m.Source)
 		rec := uint32(0)
 		if f.set&unix.MS_REC != 0 {
 			rec = 1
 		}
-		pr.u32(rec)
-		pr.u32(uint32(f.set &^ (unix.MS_BIND | unix.MS_REC)))
+		add(opBind, uint32(i), m.Destination, m.Source, rec, uint32(f.set&^(unix.MS_BIND|unix.MS_REC)))
 	}
 	for _, l := range p.Symlinks {
-		pr.op(opSymlink, l.Path, l.Target)
+		add(opSymlink, l.Path, l.Target)
 	}
 	// Files are written to a staging area, which then becomes read-only
 	// in one mount call, and bound from there.
 	for _, f := range p.Files {
-		pr.op(opFile, f.Path)
-		pr.u32(f.Mode)
-		pr.str(string(f.Data))
+		add(opFile, f.Path, f.Mode, string(f.Data))
 	}
 	if len(p.Files) > 0 {
-		pr.op(opSealFiles)
+		add(opSealFiles)
 	}
 	for i, f := range p.Files {
-		pr.u32(opBindFile)
-		pr.u32(uint32(i))
-		pr.str(f.Path)
+		add(opBindFile, uint32(i), f.Path)
 	}
 	if s.Linux != nil {
 		for _, path := range s.Linux.ReadonlyPaths {
-			pr.op(opReadonly, path)
+			add(opReadonly, path)
 		}
 		for _, path := range s.Linux.MaskedPaths {
-			pr.op(opMask, path)
+			add(opMask, path)
 		}
 	}
-	pr.op(opPivot)
+	add(opPivot)
 	if s.Root != nil && s.Root.Readonly {
-		pr.op(opRootReadonly)
+		add(opRootReadonly)
 	}
 	if s.Hostname != "" {
-		pr.op(opHostname, s.Hostname)
+		add(opHostname, s.Hostname)
 	}
 	if p.Network.Mode == NetworkNone {
-		pr.op(opLoopback)
+		add(opLoopback)
 	}
-	pr.op(opEnd)
+	add(opEnd)
+	app := appStart{
+		cgroupNS: s.Linux != nil && hasNamespace(s, specs.CgroupNamespace),
+		args:     s.Process.Args,
+		env:      s.Process.Env,
+		cwd:      s.Process.Cwd,
+		filter:   filter,
+	}
+	return ops, app, nil
+}
 
-	// The app.
-	if s.Linux != nil && hasNamespace(s, specs.CgroupNamespace) {
-		pr.u32(1) // init enters a cgroup namespace once in its cgroup
-	} else {
-		pr.u32(0)
+// encodeProgram writes a program in the format initstage.c reads.
+func encodeProgram(name string, ops []instr, app appStart) []byte {
+	b := []byte(programMagic)
+	u32 := func(v uint32) { b = binary.LittleEndian.AppendUint32(b, v) }
+	str := func(s string) {
+		u32(uint32(len(s)))
+		b = append(b, s...)
+		b = append(b, 0)
 	}
-	pr.u32(uint32(len(s.Process.Args)))
-	for _, a := range s.Process.Args {
-		pr.str(a)
+	flag := func(v bool) {
+		if v {
+			u32(1)
+		} else {
+			u32(0)
+		}
 	}
-	pr.u32(uint32(len(s.Process.Env)))
-	for _, e := range s.Process.Env {
-		pr.str(e)
+	str(name)
+	for _, o := range ops {
+		u32(o.code)
+		for _, a := range o.args {
+			switch a := a.(type) {
+			case uint32:
+				u32(a)
+			case string:
+				str(a)
+			default:
+				panic(fmt.Sprintf("program argument of type %T", a))
+			}
+		}
 	}
-	pr.str(s.Process.Cwd)
-	if filter != nil {
-		pr.u32(1)
-	} else {
-		pr.u32(0)
+	flag(app.cgroupNS)
+	u32(uint32(len(app.args)))
+	for _, a := range app.args {
+		str(a)
 	}
-	pr.str(string(filter))
-	return pr.b, nil
+	u32(uint32(len(app.env)))
+	for _, e := range app.env {
+		str(e)
+	}
+	str(app.cwd)
+	flag(app.filter != nil)
+	str(string(app.filter))
+	return b
 }
 
 // planStrings are the plan's strings init uses as C strings.
