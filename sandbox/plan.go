@@ -2,10 +2,12 @@
 // what that spec has no field for) into namespaces, mounts, a seccomp filter,
 // dropped capabilities and a supervised app process.
 //
-// The launcher half (Run) runs on the host; the init half (Init) runs inside
-// the new namespaces as the sandbox's PID 1. They are the two halves of one
-// binary: the launcher re-executes /proc/self/exe as "nook init" and sends
-// the plan over a file descriptor.
+// The launcher half (Run, Go) runs on the host; the init half (initstage.c,
+// C) runs inside the new namespaces as the sandbox's PID 1. The launcher
+// lowers the plan to a program of mount and file operations (program.go)
+// and clones its own thread, sharing its memory, into the new namespaces;
+// the clone runs the program, locks itself down and starts the app. Inside
+// the sandbox, PID 1 shows the launcher's command line.
 package sandbox
 
 import (
