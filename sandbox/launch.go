@@ -162,12 +162,7 @@ func Run(p *Plan, opts Options) (int, error) {
 		}
 	}
 	var group cgroup.Group
-	if c := opts.Cgroup; c == nil {
-		// No cgroup to place init in or to read after the app: init may go
-		// on now, and exit as soon as the app has, while Started runs.
-		sp.goW.Write([]byte{0})
-		sp.goW.Close()
-	} else {
+	if c := opts.Cgroup; c != nil {
 		group, err = c.Manager.Create(cgroup.Spec{App: p.App, Instance: c.Instance, PID: pid, Limits: c.Limits})
 		if err != nil {
 			unix.Kill(pid, unix.SIGKILL)
@@ -176,11 +171,16 @@ func Run(p *Plan, opts Options) (int, error) {
 		}
 		defer group.Destroy()
 	}
+	// Init builds the sandbox meanwhile and then waits for the go-ahead,
+	// so it is still there for Started to look at.
 	if opts.Started != nil {
 		opts.Started(Instance{InitPID: pid, Cgroup: group})
 	}
-	if opts.Cgroup != nil {
-		sp.goW.Write([]byte{0}) // init is in its cgroup: it may start the app
+	sp.goW.Write([]byte{0})
+	if group == nil {
+		// No cgroup to read after the app: init may exit as soon as the
+		// app has.
+		sp.goW.Close()
 	}
 	done := make(chan struct{})
 	defer close(done)
@@ -206,10 +206,21 @@ func Run(p *Plan, opts Options) (int, error) {
 	// its last process). Closing goW lets init exit.
 	var oomKills uint64
 	if readErr == nil && rep.Error == "" {
-		if line, err := status.ReadBytes('\n'); err == nil && group != nil {
-			if end, err := parseReport(line); err == nil && end.Exit != nil {
-				oomKills, _ = group.OOMKills()
-			}
+		line, err := status.ReadBytes('\n')
+		end, perr := parseReport(line)
+		switch {
+		case err != nil || perr != nil || end.Exit == nil:
+		case group == nil:
+			// Without a cgroup to read or remove, nook is done once the
+			// app is: init exits when goW closes, and the kernel tears the
+			// namespaces down (half a millisecond here, more with many
+			// mounts) after nook has returned. Init is reaped meanwhile;
+			// were nook to exit first, the parent-death signal ends it.
+			sp.goW.Close()
+			go wait()
+			return *end.Exit, nil
+		default:
+			oomKills, _ = group.OOMKills()
 		}
 	}
 	sp.goW.Close()
