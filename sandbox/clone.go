@@ -31,15 +31,93 @@ type spawn struct {
 func (sp *spawn) release() {
 	sp.syncW.Close()
 	C.nook_spawn_release(sp.mem)
-	C.free(sp.prog)
+	if sp.prog != nil {
+		C.free(sp.prog)
+	}
 }
 
-// startInit clones the calling thread into the namespaces of flags as the
-// init stage (initstage.c), writes its id maps, and lets it run prog. The
-// caller is locked to its OS thread and stays on it while the sandbox runs:
-// the kernel kills the sandbox when that thread ends. On success the
+// atClone are the namespaces the init stage is cloned into; it unshares
+// the others itself (initstage.c: a child sharing its parent's memory
+// cannot unshare a user namespace, and init must be PID 1).
+const atClone = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
+
+// startInit starts the init stage in the namespaces of flags, writes its
+// id maps, and lets it run prog. It takes the init stage a constructor
+// prestarted for "nook run" when that has these namespaces and stdio is
+// descriptors 0, 1 and 2; otherwise it clones the calling thread, and then
+// the caller is locked to its OS thread and stays on it while the sandbox
+// runs (the kernel kills the sandbox when that thread ends). On success the
 // caller owns the returned pipes, must reap pid, and then calls release.
 func startInit(flags uintptr, s *specs.Spec, prog []byte, stdio [3]*os.File) (*spawn, error) {
+	cprog := C.CBytes(prog)
+	sp := takePrestart(flags, stdio)
+	if sp != nil {
+		// It shares our memory: its arguments are filled in now.
+		setArgs(C.nook_spawn_args_of(sp.mem), s, cprog, len(prog))
+	} else {
+		var err error
+		if sp, err = cloneInit(flags, s, cprog, len(prog), stdio); err != nil {
+			C.free(cprog)
+			return nil, err
+		}
+	}
+	sp.prog = cprog
+	if err := writeIDMaps(sp.pid, s, os.Geteuid() == 0); err != nil {
+		sp.kill()
+		return nil, err
+	}
+	if _, err := sp.syncW.Write([]byte{0}); err != nil {
+		sp.kill()
+		return nil, err
+	}
+	return sp, nil
+}
+
+// setArgs fills in the identity of spec s and the program in a.
+func setArgs(a *C.struct_nook_spawn_args, s *specs.Spec, prog unsafe.Pointer, n int) {
+	a.set_ids = 1
+	if os.Geteuid() == 0 {
+		a.drop_groups = 1
+	}
+	a.uid = C.uint32_t(s.Process.User.UID)
+	a.gid = C.uint32_t(s.Process.User.GID)
+	a.prog = (*C.uchar)(prog)
+	a.prog_len = C.size_t(n)
+}
+
+// takePrestart returns the prestarted init stage if it fits flags and
+// stdio, nil if there is none or it does not fit (then it is discarded).
+func takePrestart(flags uintptr, stdio [3]*os.File) *spawn {
+	var pre C.struct_nook_prestart
+	if C.nook_take_prestart(&pre) == 0 {
+		return nil
+	}
+	sp := &spawn{
+		pid:    int(pre.pid),
+		status: os.NewFile(uintptr(pre.status_fd), "init status"),
+		goW:    os.NewFile(uintptr(pre.go_fd), "init go-ahead"),
+		syncW:  os.NewFile(uintptr(pre.sync_fd), "init sync"),
+		mem:    pre.mem,
+	}
+	fits := uintptr(pre.flags|pre.unshare_flags) == flags
+	for i, f := range stdio {
+		fits = fits && f.Fd() == uintptr(i)
+	}
+	if !fits {
+		// Closing sync ends it; it is reaped beside the launch.
+		sp.syncW.Close()
+		sp.status.Close()
+		sp.goW.Close()
+		go sp.reap()
+		return nil
+	}
+	return sp
+}
+
+// cloneInit clones the calling thread as an init stage in the namespaces
+// of flags, with a copy of the launcher's memory (see nook_spawn), to run
+// prog as spec s says once it has its id maps and the sync byte.
+func cloneInit(flags uintptr, s *specs.Spec, prog unsafe.Pointer, n int, stdio [3]*os.File) (*spawn, error) {
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -58,56 +136,51 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, stdio [3]*os.File) (*s
 		return nil, err
 	}
 	defer syncR.Close()
-	fail := func(err error) (*spawn, error) {
-		statusR.Close()
-		goW.Close()
-		syncW.Close()
-		return nil, err
-	}
-
-	root := os.Geteuid() == 0
-	uid, gid := s.Process.User.UID, s.Process.User.GID
-	cprog := C.CBytes(prog)
 	args := C.struct_nook_spawn_args{
-		flags:     C.ulong(flags),
-		status_fd: C.int(statusW.Fd()),
-		go_fd:     C.int(goR.Fd()),
-		sync_fd:   C.int(syncR.Fd()),
-		set_ids:   1,
-		uid:       C.uint32_t(uid),
-		gid:       C.uint32_t(gid),
-		prog:      (*C.uchar)(cprog),
-		prog_len:  C.size_t(len(prog)),
-	}
-	if root {
-		args.drop_groups = 1
+		flags:         C.ulong(flags & atClone),
+		unshare_flags: C.ulong(flags &^ atClone),
+		status_fd:     C.int(statusW.Fd()),
+		go_fd:         C.int(goR.Fd()),
+		sync_fd:       C.int(syncR.Fd()),
 	}
 	for i, f := range stdio {
 		args.stdio[i] = C.int(f.Fd())
 	}
+	setArgs(&args, s, prog, n)
 	var mem unsafe.Pointer
 	pid := int(C.nook_spawn(&args, &mem))
 	if pid < 0 {
-		C.free(cprog)
-		return fail(explainStart(syscall.Errno(-pid)))
+		statusR.Close()
+		goW.Close()
+		syncW.Close()
+		return nil, explainStart(syscall.Errno(-pid))
 	}
-	sp := &spawn{pid: pid, status: statusR, goW: goW, syncW: syncW, prog: cprog, mem: mem}
-	// From here on the child waits for the maps; on failure it is killed.
-	kill := func(err error) (*spawn, error) {
-		unix.Kill(pid, unix.SIGKILL)
-		var ws unix.WaitStatus
-		unix.Wait4(pid, &ws, 0, nil)
-		C.nook_spawn_release(mem)
-		C.free(cprog)
-		return fail(err)
+	return &spawn{pid: pid, status: statusR, goW: goW, syncW: syncW, mem: mem}, nil
+}
+
+// kill ends an init stage that has not started the app, and reaps it.
+func (sp *spawn) kill() {
+	unix.Kill(sp.pid, unix.SIGKILL)
+	sp.status.Close()
+	sp.goW.Close()
+	sp.reap()
+}
+
+// reap waits for init and frees its memory. It returns init's exit code,
+// 125 when it cannot be waited for (its memory then stays allocated).
+func (sp *spawn) reap() int {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(sp.pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 125
+		}
+		sp.release()
+		return exitCode(ws)
 	}
-	if err := writeIDMaps(pid, s, root); err != nil {
-		return kill(err)
-	}
-	if _, err := syncW.Write([]byte{0}); err != nil {
-		return kill(err)
-	}
-	return sp, nil
 }
 
 // writeIDMaps writes the user namespace's maps of process pid. Rootless,

@@ -1144,7 +1144,7 @@ static int main_loop(struct stage *c, pid_t app_pid, int sfd) {
 // ---- the child's start
 
 static int child(void *arg) {
-	const struct nook_spawn_args *a = arg;
+	const volatile struct nook_spawn_args *a = arg;
 	struct stage st, *c = &st;
 	c->app = "app";
 	c->doing = "setting up";
@@ -1193,7 +1193,15 @@ static int child(void *arg) {
 			close(fd);
 	}
 
-	// Wait until the launcher has written the id maps.
+	// The namespaces that need not be made at clone are made here, beside
+	// whatever the launcher does meanwhile (a prestarted child: its Go
+	// runtime start).
+	int ns_errno = 0;
+	if (a->unshare_flags && unshare(a->unshare_flags) < 0)
+		ns_errno = errno;
+
+	// Wait until the launcher has written the id maps and the rest of the
+	// arguments (the program, the identity).
 	char b;
 	ssize_t n;
 	do
@@ -1201,6 +1209,15 @@ static int child(void *arg) {
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		_exit(125);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	c->prog.p = a->prog;
+	c->prog.end = a->prog + a->prog_len;
+	if (c->prog.end - c->prog.p < 12 || memcmp(c->prog.p, "nook-prog-1\n", 12) != 0)
+		bad_program(c);
+	c->prog.p += 12;
+	c->app = str(c);
+	if (ns_errno)
+		die(c, "creating namespaces", NULL, ns_errno);
 
 	// The system calls themselves: glibc's wrappers would signal the
 	// launcher's other threads, which this process does not have, and
@@ -1223,12 +1240,6 @@ static int child(void *arg) {
 	close(FD_SYNC);
 	setpgid(0, 0);
 
-	c->prog.p = a->prog;
-	c->prog.end = a->prog + a->prog_len;
-	if (c->prog.end - c->prog.p < 12 || memcmp(c->prog.p, "nook-prog-1\n", 12) != 0)
-		bad_program(c);
-	c->prog.p += 12;
-	c->app = str(c);
 	run_setup(c);
 	run_app(c);
 	return 125;
@@ -1248,18 +1259,22 @@ int nook_spawn(const struct nook_spawn_args *a, void **mem) {
 		munmap(m, CHILD_MEM);
 		return -e;
 	}
-	struct nook_spawn_args *copy = (void *)(m + CHILD_MEM - sizeof *copy);
+	struct nook_spawn_args *copy = nook_spawn_args_of(m);
 	*copy = *a;
 	char *top = (char *)((uintptr_t)copy & ~(uintptr_t)63);
 
-	// The child shares the launcher's memory (CLONE_VM), like vfork but
-	// running beside it: no page tables to copy, no copy-on-write faults
-	// in either process afterwards, which cost each launch about a
-	// millisecond on a 2-core VM.
+	// With share_memory the child shares the launcher's memory
+	// (CLONE_VM), like vfork but running beside it: no page tables to
+	// copy, no copy-on-write faults in either process afterwards, which
+	// cost each launch about a millisecond on a 2-core VM. But the
+	// memory's dumpability is then init's, which lockdown clears: the
+	// launcher's own /proc files become root's, and an unprivileged
+	// launcher can write no more id maps. So only a launcher that starts
+	// one sandbox (nook run) shares its memory.
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int pid = clone(child, top, CLONE_VM | a->flags | SIGCHLD, copy);
+	int pid = clone(child, top, (a->share_memory ? CLONE_VM : 0) | a->flags | SIGCHLD, copy);
 	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
@@ -1270,4 +1285,80 @@ int nook_spawn(const struct nook_spawn_args *a, void **mem) {
 	return pid;
 }
 
+struct nook_spawn_args *nook_spawn_args_of(void *mem) {
+	return (struct nook_spawn_args *)((char *)mem + CHILD_MEM - sizeof(struct nook_spawn_args));
+}
+
 void nook_spawn_release(void *mem) { munmap(mem, CHILD_MEM); }
+
+// ---- prestart: for "nook run", the init stage is started before the Go
+// runtime, so that the kernel makes its namespaces (a network namespace
+// alone takes most of a millisecond) on another CPU while the launcher's
+// Go runtime and packages start.
+
+// The namespaces of a prestarted init stage: user and PID at clone (a
+// child sharing its parent's memory cannot unshare a user namespace, and
+// init must be PID 1), the rest unshared by the child. The cgroup
+// namespace comes later (once init is in its cgroup).
+#define PRESTART_CLONE (CLONE_NEWUSER | CLONE_NEWPID)
+#define PRESTART_UNSHARE (CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)
+
+static struct nook_prestart prestarted;
+static int prestart_taken;
+
+__attribute__((constructor)) static void prestart(int argc, char **argv) {
+	if (argc < 2 || strcmp(argv[1], "run") != 0)
+		return;
+	int status[2], go[2], sync[2];
+	if (pipe2(status, O_CLOEXEC) < 0)
+		return;
+	if (pipe2(go, O_CLOEXEC) < 0)
+		goto close_status;
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		goto close_go;
+	struct nook_spawn_args a;
+	memset(&a, 0, sizeof a);
+	a.flags = PRESTART_CLONE;
+	a.share_memory = 1;
+	a.unshare_flags = PRESTART_UNSHARE;
+	a.stdio[0] = 0;
+	a.stdio[1] = 1;
+	a.stdio[2] = 2;
+	a.status_fd = status[1];
+	a.go_fd = go[0];
+	a.sync_fd = sync[0];
+	void *mem;
+	int pid = nook_spawn(&a, &mem);
+	close(status[1]);
+	close(go[0]);
+	close(sync[0]);
+	if (pid < 0) {
+		close(status[0]);
+		close(go[1]);
+		close(sync[1]);
+		return; // the launcher starts init itself, and reports the error
+	}
+	prestarted = (struct nook_prestart){
+		.pid = pid,
+		.flags = PRESTART_CLONE,
+		.unshare_flags = PRESTART_UNSHARE,
+		.status_fd = status[0],
+		.go_fd = go[1],
+		.sync_fd = sync[1],
+		.mem = mem,
+	};
+	return;
+close_go:
+	close(go[0]);
+	close(go[1]);
+close_status:
+	close(status[0]);
+	close(status[1]);
+}
+
+int nook_take_prestart(struct nook_prestart *out) {
+	if (prestarted.pid <= 0 || __atomic_exchange_n(&prestart_taken, 1, __ATOMIC_ACQ_REL))
+		return 0;
+	*out = prestarted;
+	return 1;
+}

@@ -10,11 +10,15 @@
 // the launcher's; the child moves them to 0, 1, 2 (stdio), 3 (status), 4
 // (go) and 5 (sync) and closes every other descriptor it inherited.
 struct nook_spawn_args {
-	unsigned long flags;        // CLONE_NEW* flags
+	unsigned long flags;        // CLONE_NEW* flags for clone
+	unsigned long unshare_flags; // CLONE_NEW* flags the child unshares at once
+	int share_memory;           // 1: CLONE_VM (see nook_spawn)
 	int stdio[3];               // the app's stdin, stdout, stderr
 	int status_fd;              // write end: reports to the launcher
 	int go_fd;                  // read end: the launcher's go-ahead
 	int sync_fd;                // read end: "id maps written"
+	// The rest may be filled in after nook_spawn, in the child's copy
+	// (nook_spawn_args_of), before the launcher writes the sync byte.
 	int set_ids;                // 1: setgroups(0), setresgid(gid), setresuid(uid)
 	int drop_groups;            // 1: setgroups(0) is allowed and wanted (root)
 	uint32_t uid, gid;          // the app's ids inside (and outside)
@@ -23,15 +27,36 @@ struct nook_spawn_args {
 };
 
 // nook_spawn starts the init stage: a child of the calling thread in new
-// namespaces, sharing the launcher's memory, that runs the program and
-// never returns to Go. It returns the child's pid and sets *mem, or
-// returns -errno when clone fails. The caller keeps args->prog, and passes
-// *mem to nook_spawn_release, until it has reaped the child; it owns args
-// and its descriptors (the child has its own copies of the descriptors).
+// namespaces, sharing the launcher's memory or with a copy of it
+// (share_memory), that runs the program and never returns to Go. It
+// returns the child's pid and sets *mem, or returns -errno when clone
+// fails. With shared memory the launcher may fill in the rest of the
+// arguments after the clone, and keeps args->prog, and passes *mem to
+// nook_spawn_release, until it has reaped the child; with a copy, the
+// arguments must be complete before the clone. The caller owns args and
+// its descriptors (the child has its own copies of the descriptors).
 int nook_spawn(const struct nook_spawn_args *args, void **mem);
+
+// nook_spawn_args_of is the child's copy of its arguments in mem.
+struct nook_spawn_args *nook_spawn_args_of(void *mem);
 
 // nook_spawn_release frees what nook_spawn allocated for a child that has
 // been reaped.
 void nook_spawn_release(void *mem);
+
+// nook_prestart is an init stage started by a constructor before the Go
+// runtime, when nook's first argument is "run": it has the process's
+// descriptors 0, 1 and 2 as stdio and waits, in its namespaces, for its
+// arguments and the sync byte.
+struct nook_prestart {
+	int pid;
+	unsigned long flags, unshare_flags; // its namespaces, as in nook_spawn_args
+	int status_fd, go_fd, sync_fd; // the launcher's ends, close-on-exec
+	void *mem;
+};
+
+// nook_take_prestart hands out the prestarted init stage, once: it
+// returns 1 and fills out, or 0 when there is none (left).
+int nook_take_prestart(struct nook_prestart *out);
 
 #endif

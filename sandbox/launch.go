@@ -123,9 +123,10 @@ func Run(p *Plan, opts Options) (int, error) {
 	// signal.Notify and signal.Stop cost half a millisecond each (the Go
 	// runtime starts a thread that masks signals and waits for it once
 	// per signal), so they run beside the launch: Notify while init
-	// starts, Stop after Run. Until Notify returns, signals have Go's
-	// default effect (SIGINT, SIGTERM and SIGHUP end nook, and the
-	// sandbox with it).
+	// builds the sandbox, Stop after Run. Until Notify returns, signals
+	// have Go's default effect (SIGINT, SIGTERM and SIGHUP end nook, and
+	// the sandbox with it); init gets the go-ahead to start the app only
+	// after that, so every signal sent once the app runs reaches it.
 	sigs := make(chan os.Signal, 8)
 	notified := make(chan struct{})
 	go func() {
@@ -147,20 +148,7 @@ func Run(p *Plan, opts Options) (int, error) {
 	defer sp.goW.Close()
 	pid := sp.pid
 	// wait reaps init; every return below has called it once.
-	wait := func() int {
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(pid, &ws, 0, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return 125 // not reaped: its memory stays allocated
-			}
-			sp.release()
-			return exitCode(ws)
-		}
-	}
+	wait := sp.reap
 	var group cgroup.Group
 	if c := opts.Cgroup; c != nil {
 		group, err = c.Manager.Create(cgroup.Spec{App: p.App, Instance: c.Instance, PID: pid, Limits: c.Limits})
@@ -176,6 +164,7 @@ func Run(p *Plan, opts Options) (int, error) {
 	if opts.Started != nil {
 		opts.Started(Instance{InitPID: pid, Cgroup: group})
 	}
+	<-notified
 	sp.goW.Write([]byte{0})
 	if group == nil {
 		// No cgroup to read after the app: init may exit as soon as the
