@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 nook=${1:-}
 if [ -z "$nook" ]; then
-	go build -o /tmp/nook-bench-cg ./cmd/nook
+	scripts/build -o /tmp/nook-bench-cg
 	nook=/tmp/nook-bench-cg
 fi
 dir=$(mktemp -d /tmp/nook-bench-cg.XXXXXX)

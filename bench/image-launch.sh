@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 dir=$(mktemp -d /tmp/nook-image-bench.XXXXXX)
 chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT
-if [ -n "${1:-}" ]; then cp "$1" "$dir/nook"; else go build -o "$dir/nook" ./cmd/nook; fi
+if [ -n "${1:-}" ]; then cp "$1" "$dir/nook"; else scripts/build -o "$dir/nook"; fi
 mkdir "$dir/probe"
 CGO_ENABLED=0 go build -o "$dir/probe/probe" ./sandbox/sandboxtest/probe
 id nooktest >/dev/null 2>&1 || useradd --create-home nooktest

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 nook=${1:-}
 if [ -z "$nook" ]; then
-	go build -o /tmp/nook-bench ./cmd/nook
+	scripts/build -o /tmp/nook-bench
 	nook=/tmp/nook-bench
 fi
 dir=$(mktemp -d /tmp/nook-bench.XXXXXX)

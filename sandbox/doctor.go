@@ -597,7 +597,9 @@ func checkLibseccomp(h *Host) Finding {
 		f.Status = StatusWarn
 		f.Detail += fmt.Sprintf(" is older than %d.%d.%d: syscalls it does not know are left to the default action",
 			minLibseccomp[0], minLibseccomp[1], minLibseccomp[2])
-		f.Fix = h.sudo() + "apt install libseccomp2"
+		// scripts/build links libseccomp statically: a newer one takes a
+		// rebuild (in nook's source tree) against a newer libseccomp-dev.
+		f.Fix = h.sudo() + "apt install libseccomp-dev && scripts/build"
 		return f
 	}
 	f.Status = StatusOK

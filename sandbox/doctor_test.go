@@ -251,7 +251,7 @@ func TestCheckLibseccomp(t *testing.T) {
 		{"2.6.0", checkLibseccomp, withHost(doctorHost(nil), version(2, 6, 0)), Finding{Status: StatusOK, Detail: "libseccomp 2.6.0"}},
 		{"2.4.9", checkLibseccomp, withHost(doctorHost(nil), version(2, 4, 9)), Finding{Status: StatusWarn,
 			Detail: "libseccomp 2.4.9 is older than 2.5.0: syscalls it does not know are left to the default action",
-			Fix:    "sudo apt install libseccomp2"}},
+			Fix:    "sudo apt install libseccomp-dev && scripts/build"}},
 		{"without", checkLibseccomp, withHost(doctorHost(nil), func(h *Host) { h.LibseccompVersion = nil }),
 			Finding{Status: StatusWarn, Detail: "nook was built without libseccomp"}},
 	})

@@ -59,7 +59,10 @@ var (
 	buildErr  error
 )
 
-func build(t testing.TB, env, name, pkg string, cgo bool) string {
+// build returns $env if set, else the binary name in the build directory,
+// made once by the command that command returns for its output path (run
+// in the repository).
+func build(t testing.TB, env, name string, command func(out string) *exec.Cmd) string {
 	t.Helper()
 	if p := os.Getenv(env); p != "" {
 		return p
@@ -77,26 +80,29 @@ func build(t testing.TB, env, name, pkg string, cgo bool) string {
 	if _, err := os.Stat(out); err == nil {
 		return out
 	}
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd := command(out)
 	cmd.Dir = RepoRoot(t)
-	cmd.Env = os.Environ()
-	if !cgo {
-		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
-	}
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", pkg, err, b)
+		t.Fatalf("building %s: %v\n%s", name, err, b)
 	}
 	return out
 }
 
-// Nook returns the path of a nook binary.
+// Nook returns the path of a nook binary, built as it ships: statically, by
+// scripts/build.
 func Nook(t testing.TB) string {
-	return build(t, "NOOK_BIN", "nook", "./cmd/nook", true)
+	return build(t, "NOOK_BIN", "nook", func(out string) *exec.Cmd {
+		return exec.Command(filepath.Join(RepoRoot(t), "scripts", "build"), "-o", out)
+	})
 }
 
 // Probe returns the path of the static probe binary.
 func Probe(t testing.TB) string {
-	return build(t, "NOOK_PROBE", "probe", "./sandbox/sandboxtest/probe", false)
+	return build(t, "NOOK_PROBE", "probe", func(out string) *exec.Cmd {
+		cmd := exec.Command("go", "build", "-o", out, "./sandbox/sandboxtest/probe")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		return cmd
+	})
 }
 
 // ScratchDir returns a new directory that every uid may read and enter,
