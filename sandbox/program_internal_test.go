@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -16,7 +18,8 @@ import (
 // The opcodes are defined twice, here and in initstage.c; this keeps the
 // two lists in step.
 func TestOpcodesMatchInitStage(t *testing.T) {
-	src, err := os.ReadFile("initstage.c")
+	_, self, _, _ := runtime.Caller(0) // run from anywhere (scripts/test runs a built test binary)
+	src, err := os.ReadFile(filepath.Join(filepath.Dir(self), "initstage.c"))
 	if err != nil {
 		t.Fatal(err)
 	}
