@@ -8,36 +8,21 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
+	"github.com/nook-sandbox/nook/cmd/internal/cli"
 	"github.com/nook-sandbox/nook/image"
 	"github.com/nook-sandbox/nook/sandbox/cgroup"
 )
-
-func init() { subcommands = append(subcommands, newImageCommand) }
 
 // imageSubcommands is filled by each `nook image X` file, in its init
 // function (image_bootstrap.go adds bootstrap from outside the store).
 var imageSubcommands []func() *cobra.Command
 
 func newImageCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "image COMMAND",
-		Short: "Manage the image store: import, pull, list and remove images",
-		Long: `Manage nook's image store, where images for profiles with image = "REF"
-live: an OCI image layout whose layers are also kept unpacked, once each,
-as overlayfs lower directories. Images that share layers share them on disk.
-
-The store is /var/lib/nook when nook runs as root and
-$XDG_DATA_HOME/nook (~/.local/share/nook) otherwise; $NOOK_STORE (an
-absolute path) overrides both.
-
-References are as Docker's: "debian:bookworm" (Docker Hub, library/),
-"debian/firefox:esr", "localhost:5000/app:1", "NAME@sha256:...", or the
-start of an image's digest as 'nook image ls' shows it (6 hex digits or
-more). See docs/images.md.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
-	}
+	cmd := cli.Image.Command()
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	for _, add := range imageSubcommands {
 		cmd.AddCommand(add())
 	}
@@ -76,7 +61,7 @@ type progressPrinter struct {
 	last  time.Time
 }
 
-// newProgress renders to f (isTerminal is stats.go's).
+// newProgress renders to f.
 func newProgress(f *os.File) *progressPrinter {
 	return &progressPrinter{w: f, tty: isTerminal(f)}
 }
@@ -134,4 +119,9 @@ func progressLine(e image.Event) string {
 		bar = cgroup.FormatBytes(e.Total)
 	}
 	return fmt.Sprintf("%s  %-9s %s", shortID(e.Digest), e.Phase, bar)
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
