@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 nook=${1:-}
 if [ -z "$nook" ]; then
-	scripts/build -o /tmp/nook-bench-cg
-	nook=/tmp/nook-bench-cg
+	scripts/build -o /tmp/nook-bench-cg-bin/nook # and nook-image beside it
+	nook=/tmp/nook-bench-cg-bin/nook
 fi
 dir=$(mktemp -d /tmp/nook-bench-cg.XXXXXX)
 chmod 755 "$dir"

@@ -10,7 +10,7 @@
 # archive written here and imported with `nook image import`; the ten-layer
 # one is built from it by a recipe of nine copy steps (`nook build`).
 #
-# Usage: bench/image-launch.sh [NOOK_BINARY]   (as root: it benchmarks as root
+# Usage: bench/image-launch.sh [NOOK_BINARY]   (nook-image beside it; as root: it benchmarks as root
 # and as the unprivileged user nooktest). Needs hyperfine and python3. Prints
 # hyperfine's tables, then an interleaved run's medians and the 10-layer minus
 # 1-layer difference in ms. NOOK_BENCH_USERS (default "root nooktest") and
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 dir=$(mktemp -d /tmp/nook-image-bench.XXXXXX)
 chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT
-if [ -n "${1:-}" ]; then cp "$1" "$dir/nook"; else scripts/build -o "$dir/nook"; fi
+if [ -n "${1:-}" ]; then cp "$1" "$dir/nook"; cp "$(dirname "$1")/nook-image" "$dir/"; else scripts/build -o "$dir/nook"; fi
 mkdir "$dir/probe"
 CGO_ENABLED=0 go build -o "$dir/probe/probe" ./sandbox/sandboxtest/probe
 id nooktest >/dev/null 2>&1 || useradd --create-home nooktest

@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 nook=${1:-}
 if [ -z "$nook" ]; then
-	scripts/build -o /tmp/nook-bench
-	nook=/tmp/nook-bench
+	scripts/build -o /tmp/nook-bench-bin/nook # and nook-image beside it
+	nook=/tmp/nook-bench-bin/nook
 fi
 dir=$(mktemp -d /tmp/nook-bench.XXXXXX)
 chmod 755 "$dir"

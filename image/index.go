@@ -8,22 +8,21 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"runtime"
-	"strings"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/nook-sandbox/nook/image/layout"
 )
 
-// Annotations on index.json entries.
+// Annotations on index.json entries (package layout's).
 const (
 	// AnnotationRef names a tagged image, with its full normalised reference.
-	AnnotationRef = "org.opencontainers.image.ref.name"
+	AnnotationRef = layout.AnnotationRef
 	// AnnotationCache keys a build-cache entry (see CommitCache).
-	AnnotationCache = "dev.nook.cache"
+	AnnotationCache = layout.AnnotationCache
 )
 
 // ParseReference parses an image reference: "debian/firefox:esr",
@@ -53,18 +52,7 @@ func NormaliseReference(ref string) (string, error) {
 // Familiar is the short form people type: Docker Hub's registry and
 // "library/" are left out ("index.docker.io/library/alpine:latest" ->
 // "alpine:latest").
-func Familiar(ref string) string {
-	for _, p := range []string{"index.docker.io/library/", "index.docker.io/", "docker.io/library/", "docker.io/"} {
-		if r, ok := strings.CutPrefix(ref, p); ok {
-			return r
-		}
-	}
-	return ref
-}
-
-// hexPrefix is compiled on first use: every nook process (each launch
-// twice) would pay its 600 allocations at start-up.
-var hexPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(sha256:)?[0-9a-f]{6,64}$`) })
+func Familiar(ref string) string { return layout.Familiar(ref) }
 
 // readIndex reads index.json; a missing file is an empty index.
 func (s *Store) readIndex() (*v1.IndexManifest, error) {
@@ -128,54 +116,23 @@ func removeTag(idx *v1.IndexManifest, ref string) bool {
 	return found
 }
 
-// lookup finds the index entry of ref: a tag first, then a digest or a
-// digest prefix of at least 6 hex digits (as `nook image ls` shows).
+// lookup finds the index entry of ref by package layout's rules (the ones
+// `nook run` reads the store by): a tag first, then a digest or a digest
+// prefix of at least 6 hex digits (as `nook image ls` shows).
 func (s *Store) lookup(ref string) (v1.Descriptor, string, error) {
 	idx, err := s.readIndex()
 	if err != nil {
 		return v1.Descriptor{}, "", err
 	}
-	var tagErr error
-	if r, err := ParseReference(ref); err == nil {
-		if d, ok := r.(name.Digest); ok {
-			h, err := v1.NewHash(d.DigestStr())
-			if err != nil {
-				return v1.Descriptor{}, "", fmt.Errorf("%w %q: %v", ErrBadReference, ref, err)
-			}
-			for _, m := range idx.Manifests {
-				if m.Digest == h {
-					return m, "", nil
-				}
-			}
-			return v1.Descriptor{}, "", fmt.Errorf("%w: %s", ErrNotFound, ref)
-		}
-		for _, m := range idx.Manifests {
-			if m.Annotations[AnnotationRef] == r.Name() {
-				return m, r.Name(), nil
-			}
-		}
-	} else {
-		tagErr = err
+	entries := make([]layout.Entry, len(idx.Manifests))
+	for i, m := range idx.Manifests {
+		entries[i] = layout.Entry{Digest: m.Digest.String(), Ref: m.Annotations[AnnotationRef]}
 	}
-	if hexPrefix().MatchString(ref) {
-		p := "sha256:" + strings.TrimPrefix(ref, "sha256:")
-		var found []v1.Descriptor
-		for _, m := range idx.Manifests {
-			if strings.HasPrefix(m.Digest.String(), p) && (len(found) == 0 || found[0].Digest != m.Digest) {
-				found = append(found, m)
-			}
-		}
-		if len(found) == 1 {
-			return found[0], "", nil
-		}
-		if len(found) > 1 {
-			return v1.Descriptor{}, "", fmt.Errorf("%w: %s matches %d images, give more digits", ErrBadReference, ref, len(found))
-		}
+	i, tag, err := layout.Find(entries, ref)
+	if err != nil {
+		return v1.Descriptor{}, "", err
 	}
-	if tagErr != nil {
-		return v1.Descriptor{}, "", tagErr
-	}
-	return v1.Descriptor{}, "", fmt.Errorf("%w: %s (see nook image ls; get one with nook image pull or import)", ErrNotFound, ref)
+	return idx.Manifests[i], tag, nil
 }
 
 // Resolve returns the image ref names, unpacking any layer whose directory

@@ -96,7 +96,7 @@ func (s *Store) privateTmp(prefix string) (string, func(), error) {
 	dir := filepath.Join(s.tmpDir(), name)
 	release := func() {
 		removeTree(dir)
-		os.Remove(filepath.Join(s.root, "locks", name))
+		os.Remove(s.l.LockPath(name))
 		lk.unlock()
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -114,7 +114,7 @@ func (s *Store) removeStaleTmp(prefix string) {
 		if !strings.HasPrefix(e.Name(), prefix) {
 			continue
 		}
-		lock := filepath.Join(s.root, "locks", e.Name())
+		lock := s.l.LockPath(e.Name())
 		f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
 			continue

@@ -3,7 +3,6 @@ package image
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,7 +13,7 @@ type lock struct{ f *os.File }
 // lockFile takes a flock on locks/NAME: exclusive or shared. It blocks until
 // the lock is free. The caller releases it with unlock.
 func (s *Store) lockFile(name string, exclusive bool) (*lock, error) {
-	path := filepath.Join(s.root, "locks", name)
+	path := s.l.LockPath(name)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("locking image store: %w", err)

@@ -191,7 +191,7 @@ func (s *Store) Prune(opt PruneOptions) (Pruned, error) {
 		}
 		p.Blobs++
 	}
-	ldir := filepath.Join(s.root, "layers", "sha256")
+	ldir := s.l.LayersDir()
 	if ents, err = os.ReadDir(ldir); err != nil {
 		return p, err
 	}
@@ -215,10 +215,10 @@ func (s *Store) Prune(opt PruneOptions) (Pruned, error) {
 	}
 	// Per-digest lock files: no writer runs while prune holds locks/store,
 	// so none is held or waited on.
-	if ents, err = os.ReadDir(filepath.Join(s.root, "locks")); err == nil {
+	if ents, err = os.ReadDir(s.l.LocksDir()); err == nil {
 		for _, e := range ents {
 			if n := e.Name(); strings.HasPrefix(n, "blob-") || strings.HasPrefix(n, "layer-") || strings.HasPrefix(n, "import-") {
-				os.Remove(filepath.Join(s.root, "locks", n))
+				os.Remove(s.l.LockPath(n))
 			}
 		}
 	}
@@ -353,7 +353,7 @@ func (s *Store) DiskUsage() (Usage, error) {
 		u.Images = append(u.Images, iu)
 	}
 	sort.Slice(u.Images, func(i, j int) bool { return u.Images[i].Ref < u.Images[j].Ref })
-	for _, d := range []string{filepath.Join(s.root, "oci"), filepath.Join(s.root, "layers"), s.tmpDir()} {
+	for _, d := range []string{s.l.OCIDir(), s.l.LayersParent(), s.tmpDir()} {
 		u.Total += diskBytes(d)
 	}
 	return u, nil

@@ -1,13 +1,7 @@
 // Package image is nook's layer store: an OCI image layout whose layers are
 // also kept unpacked, one directory per diff ID, ready to be overlayfs lower
-// dirs.
-//
-// On disk, under the store's root:
-//
-//	oci/                     OCI image layout: oci-layout, index.json, blobs/sha256/HEX
-//	layers/sha256/HEX/       a layer unpacked, keyed by the hex of its diff ID
-//	tmp/                     temporary files and directories, renamed into place
-//	locks/                   flock files
+// dirs. The files and their names are package layout's (image/layout), which
+// also reads the store for `nook run` without this package's dependencies.
 //
 // Every blob and every unpacked layer is written under tmp/ and renamed into
 // place, so a name that exists is complete. Writers hold a shared lock on
@@ -25,14 +19,16 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/nook-sandbox/nook/image/layout"
 )
 
 // Sentinel errors, for errors.Is.
 var (
 	// ErrNotFound: no image has the reference.
-	ErrNotFound = errors.New("image not found")
+	ErrNotFound = layout.ErrNotFound
 	// ErrBadReference: a string is not an image reference.
-	ErrBadReference = errors.New("bad image reference")
+	ErrBadReference = layout.ErrBadReference
 )
 
 // Image is a stored image, resolved: its layers are unpacked.
@@ -66,27 +62,13 @@ type Layer struct {
 // goroutines and several processes at once.
 type Store struct {
 	root string
+	l    layout.Layout
 }
 
 // DefaultRoot is the store used by nook: $NOOK_STORE when set (an absolute
 // path), /var/lib/nook when run as real root, $XDG_DATA_HOME/nook (default
 // ~/.local/share/nook) otherwise — also for uid 0 inside a user namespace.
-func DefaultRoot() string {
-	if d := os.Getenv("NOOK_STORE"); filepath.IsAbs(d) {
-		return d
-	}
-	if privileged() {
-		return "/var/lib/nook"
-	}
-	if d := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "nook")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		home = "/"
-	}
-	return filepath.Join(home, ".local", "share", "nook")
-}
+func DefaultRoot() string { return layout.DefaultRoot() }
 
 // Open opens the store at root, creating it if it does not exist. It is
 // cheap: nothing is read until a method needs it.
@@ -98,13 +80,13 @@ func Open(root string) (*Store, error) {
 		}
 		root = abs
 	}
-	s := &Store{root: root}
-	for _, d := range []string{s.blobDir(), filepath.Join(root, "layers", "sha256"), s.tmpDir(), filepath.Join(root, "locks")} {
+	s := &Store{root: root, l: layout.Layout{Root: root}}
+	for _, d := range []string{s.blobDir(), s.l.LayersDir(), s.tmpDir(), s.l.LocksDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("opening image store: %w", err)
 		}
 	}
-	layoutFile := filepath.Join(root, "oci", "oci-layout")
+	layoutFile := s.l.LayoutFile()
 	if _, err := os.Stat(layoutFile); errors.Is(err, os.ErrNotExist) {
 		if err := writeFileAtomic(s.tmpDir(), layoutFile, []byte(`{"imageLayoutVersion":"1.0.0"}`+"\n")); err != nil {
 			return nil, fmt.Errorf("opening image store: %w", err)
@@ -116,27 +98,17 @@ func Open(root string) (*Store, error) {
 // Root returns the store's root directory.
 func (s *Store) Root() string { return s.root }
 
-func (s *Store) blobDir() string           { return filepath.Join(s.root, "oci", "blobs", "sha256") }
-func (s *Store) tmpDir() string            { return filepath.Join(s.root, "tmp") }
-func (s *Store) indexPath() string         { return filepath.Join(s.root, "oci", "index.json") }
-func (s *Store) blobPath(h v1.Hash) string { return filepath.Join(s.blobDir(), h.Hex) }
+func (s *Store) blobDir() string           { return s.l.BlobDir() }
+func (s *Store) tmpDir() string            { return s.l.TmpDir() }
+func (s *Store) indexPath() string         { return s.l.IndexPath() }
+func (s *Store) blobPath(h v1.Hash) string { return s.l.BlobPath(h.Hex) }
 func (s *Store) layerDir(diffID v1.Hash) string {
-	return filepath.Join(s.root, "layers", "sha256", diffID.Hex)
+	return s.l.LayerDir(diffID.Hex)
 }
 
 // privileged says whether the process is root of the initial user
 // namespace: it may chown to any uid and set trusted.* xattrs.
-func privileged() bool {
-	if os.Geteuid() != 0 {
-		return false
-	}
-	b, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
-}
+func privileged() bool { return layout.Privileged() }
 
 // writeFileAtomic writes data to a temporary file in tmp and renames it to
 // path.

@@ -60,6 +60,7 @@ func checkImage(t *testing.T, s *Store, ref string, img v1.Image) *Image {
 	if problems, err := s.Verify(); err != nil || len(problems) != 0 {
 		t.Errorf("Verify: %v %q", err, problems)
 	}
+	layoutAgrees(t, s, ref, got)
 	return got
 }
 

@@ -10,7 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/nook-sandbox/nook/image"
+	"github.com/nook-sandbox/nook/image/layout"
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
 )
@@ -155,22 +155,28 @@ func probeImageEtc(h *Host) {
 	}
 }
 
-// ResolveImage finds the image of profile p in the store at storeRoot,
-// unpacking missing layers, and records it in h for Compile. It does
-// nothing for the host image.
-func ResolveImage(h *Host, p *profiles.Profile, storeRoot string) error {
+// ResolveImage finds the image of profile p in the store at storeRoot and
+// records it in h for Compile. It does nothing for the host image. It only
+// reads the store (package layout, standard library alone); when a layer
+// is not unpacked it calls unpack with the image's reference, which is to
+// unpack it (nook runs nook-image for that), and reads the store again. A
+// nil unpack leaves the error.
+func ResolveImage(h *Host, p *profiles.Profile, storeRoot string, unpack func(ref string) error) error {
 	if p.Image == profiles.ImageHost {
 		return nil
 	}
-	st, err := image.Open(storeRoot)
-	if err != nil {
-		return fmt.Errorf("%s: opening the image store: %w", p.ID(), err)
+	st := layout.Layout{Root: storeRoot}
+	img, err := st.Read(p.Image)
+	if errors.Is(err, layout.ErrNotUnpacked) && unpack != nil {
+		if err := unpack(p.Image); err != nil {
+			return fmt.Errorf("%s: image %s: unpacking its layers: %w", p.Source, p.Image, err)
+		}
+		img, err = st.Read(p.Image)
 	}
-	img, err := st.Resolve(p.Image)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Source, err)
 	}
-	h.Image = &Image{Ref: p.Image, Env: img.Config.Env, WorkingDir: img.Config.WorkingDir, Digest: img.Digest}
+	h.Image = &Image{Ref: p.Image, Env: img.Env, WorkingDir: img.WorkingDir, Digest: img.Digest}
 	for _, l := range img.Layers {
 		h.Image.Layers = append(h.Image.Layers, l.Dir)
 	}

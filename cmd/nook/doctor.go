@@ -33,7 +33,7 @@ otherwise.`,
 				// The child half of the overlay check, in new
 				// namespaces; the parent reports its last line.
 				if err := sandbox.ProbeOverlay(probeOverlay); err != nil {
-					return &exitError{code: 1, err: err}
+					return &exitError{Code: 1, Err: err}
 				}
 				return nil
 			}
@@ -54,7 +54,7 @@ otherwise.`,
 				return err
 			}
 			if sandbox.Failed(findings) {
-				return &exitError{code: 1}
+				return &exitError{Code: 1}
 			}
 			return nil
 		},

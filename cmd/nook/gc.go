@@ -55,7 +55,7 @@ be (the reason is printed; the rest is removed).`,
 			}
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "nook:", err)
-				return &exitError{code: 125}
+				return &exitError{Code: 125}
 			}
 			return nil
 		},

@@ -1,137 +1,89 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
-	"strings"
-	"time"
+	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/nook-sandbox/nook/image"
-	"github.com/nook-sandbox/nook/sandbox/cgroup"
+	"github.com/nook-sandbox/nook/cmd/internal/cli"
 )
 
-func init() { subcommands = append(subcommands, newImageCommand) }
-
-// imageSubcommands is filled by each `nook image X` file, in its init
-// function (image_bootstrap.go adds bootstrap from outside the store).
-var imageSubcommands []func() *cobra.Command
-
-func newImageCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "image COMMAND",
-		Short: "Manage the image store: import, pull, list and remove images",
-		Long: `Manage nook's image store, where images for profiles with image = "REF"
-live: an OCI image layout whose layers are also kept unpacked, once each,
-as overlayfs lower directories. Images that share layers share them on disk.
-
-The store is /var/lib/nook when nook runs as root and
-$XDG_DATA_HOME/nook (~/.local/share/nook) otherwise; $NOOK_STORE (an
-absolute path) overrides both.
-
-References are as Docker's: "debian:bookworm" (Docker Hub, library/),
-"debian/firefox:esr", "localhost:5000/app:1", "NAME@sha256:...", or the
-start of an image's digest as 'nook image ls' shows it (6 hex digits or
-more). See docs/images.md.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
-	}
-	for _, add := range imageSubcommands {
-		cmd.AddCommand(add())
-	}
-	return cmd
+// The image commands (nook image ..., nook build) are a second binary,
+// nook-image, beside nook: they link go-containerregistry, compression and
+// registry access (net/http, crypto/tls), whose package initialisation
+// would cost every nook run about a millisecond. nook lists them with
+// their own text and replaces itself with nook-image, given the same
+// arguments, to run them; their help is nook-image's.
+func init() {
+	subcommands = append(subcommands, imageCommand(cli.Image), imageCommand(cli.Build))
 }
 
-// openStore opens the store nook uses.
-func openStore() (*image.Store, error) {
-	return image.Open(image.DefaultRoot())
-}
-
-// shortID is the 12 hex digits that name an image to people.
-func shortID(digest string) string {
-	d := strings.TrimPrefix(digest, "sha256:")
-	if len(d) > 12 {
-		d = d[:12]
-	}
-	return d
-}
-
-// displayRef is a reference as people type it, or "<none>".
-func displayRef(ref string) string {
-	if ref == "" {
-		return "<none>"
-	}
-	return image.Familiar(ref)
-}
-
-// progressPrinter renders image.Events: on a terminal one redrawn line per
-// layer with a bar; otherwise one plain line per layer and phase.
-type progressPrinter struct {
-	w     io.Writer
-	tty   bool
-	lines []string
-	drawn int
-	last  time.Time
-}
-
-// newProgress renders to f (isTerminal is stats.go's).
-func newProgress(f *os.File) *progressPrinter {
-	return &progressPrinter{w: f, tty: isTerminal(f)}
-}
-
-func (p *progressPrinter) event(e image.Event) {
-	if !p.tty {
-		if e.Phase == "fetching" && e.Done > 0 {
-			return
-		}
-		size := ""
-		if e.Total > 0 {
-			size = " (" + cgroup.FormatBytes(e.Total) + ")"
-		}
-		fmt.Fprintf(p.w, "layer %d/%d %s: %s%s\n", e.Index+1, e.Count, shortID(e.Digest), e.Phase, size)
-		return
-	}
-	for len(p.lines) < e.Count {
-		p.lines = append(p.lines, "")
-	}
-	p.lines[e.Index] = progressLine(e)
-	if e.Phase == "fetching" && time.Since(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = time.Now()
-	p.redraw()
-}
-
-func (p *progressPrinter) redraw() {
-	if p.drawn > 0 {
-		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
-	}
-	for _, l := range p.lines {
-		fmt.Fprintf(p.w, "\x1b[2K%s\n", l)
-	}
-	p.drawn = len(p.lines)
-}
-
-// finish draws the final state of every line.
-func (p *progressPrinter) finish() {
-	if p.tty && len(p.lines) > 0 {
-		p.redraw()
+func imageCommand(doc cli.Doc) func() *cobra.Command {
+	return func() *cobra.Command {
+		c := doc.Command()
+		// Flags, --help included, are nook-image's to parse.
+		c.DisableFlagParsing = true
+		c.RunE = func(*cobra.Command, []string) error { return execImage(os.Args[1:]) }
+		// nook help image [COMMAND]: nook-image help image [COMMAND].
+		c.SetHelpFunc(func(*cobra.Command, []string) { cli.Exit(execImage(os.Args[1:])) })
+		return c
 	}
 }
 
-func progressLine(e image.Event) string {
-	const width = 30
-	bar := ""
-	switch {
-	case e.Phase == "fetching" && e.Total > 0:
-		n := int(int64(width) * min(e.Done, e.Total) / e.Total)
-		bar = fmt.Sprintf("[%s%s] %s / %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), cgroup.FormatBytes(e.Done), cgroup.FormatBytes(e.Total))
-	case e.Phase == "fetching":
-		bar = cgroup.FormatBytes(e.Done)
-	case e.Total > 0:
-		bar = cgroup.FormatBytes(e.Total)
+// imageHelper is the path of nook-image: beside the running nook.
+func imageHelper() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding nook-image: %w", err)
 	}
-	return fmt.Sprintf("%s  %-9s %s", shortID(e.Digest), e.Phase, bar)
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	return filepath.Join(filepath.Dir(exe), "nook-image"), nil
+}
+
+// execImage replaces nook with nook-image run with args, so its exit
+// status, signals and standard streams are the command's. It returns only
+// when it cannot.
+func execImage(args []string) error {
+	helper, err := imageHelper()
+	if err != nil {
+		return err
+	}
+	err = syscall.Exec(helper, append([]string{helper}, args...), os.Environ())
+	return helperError(helper, err)
+}
+
+// helperError explains a failure to run nook-image at path.
+func helperError(path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s is missing: nook runs it for image commands; build it beside nook with scripts/build -o %s (in nook's source)", path, filepath.Join(filepath.Dir(path), "nook"))
+	}
+	return fmt.Errorf("running %s: %w", path, err)
+}
+
+// unpackImage runs `nook-image image unpack REF`, which unpacks the layers
+// of image ref that are not unpacked (nook run only reads the store).
+func unpackImage(ref string) error {
+	helper, err := imageHelper()
+	if err != nil {
+		return err
+	}
+	p, err := os.StartProcess(helper, []string{helper, "image", "unpack", ref}, &os.ProcAttr{Files: []*os.File{nil, os.Stderr, os.Stderr}})
+	if err != nil {
+		return helperError(helper, err)
+	}
+	st, err := p.Wait()
+	if err != nil {
+		return err
+	}
+	if !st.Success() {
+		return fmt.Errorf("%s image unpack %s: %s", helper, ref, st)
+	}
+	return nil
 }

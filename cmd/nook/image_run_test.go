@@ -101,7 +101,7 @@ run = "apt-get update && apt-get install -y --no-install-recommends hello && rm 
 // TestImageRootAndReset: a persistent root keeps what the app wrote, an
 // ephemeral one does not, and nook reset discards the persistent one.
 func TestImageRootAndReset(t *testing.T) {
-	e, _ := imageE2E(t)
+	e, st := imageE2E(t)
 	body := "name = \"keeper\"\ncommand = [\"/bin/sh\", \"-c\"]\nimage = \"debian:bookworm\"\n[filesystem]\nhome = \"ephemeral\"\nroot = %q\n"
 	persistent := e.write("keeper.toml", strings.Replace(body, "%q", `"persistent"`, 1))
 	ephemeral := e.write("eph.toml", strings.Replace(strings.Replace(body, "keeper", "eph", 1), "%q", `"ephemeral"`, 1))
@@ -152,5 +152,23 @@ func TestImageRootAndReset(t *testing.T) {
 	e.output("reset", "keeper")
 	if out := e.output("reset", "keeper"); !strings.Contains(out, "nothing to reset") {
 		t.Errorf("second reset said %q", out)
+	}
+
+	// A layer that is not unpacked ('nook image verify' says "nook unpacks
+	// it on next use"): nook run, which only reads the store, has
+	// nook-image unpack it.
+	img, err := st.Resolve("debian:bookworm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := img.Layers[len(img.Layers)-1].Dir
+	if err := os.Rename(dir, filepath.Join(e.dir, "layer-gone")); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.output("run", ephemeral, "--", "cat /etc/debian_version"); !strings.HasPrefix(got, "12.") {
+		t.Errorf("run with its layer not unpacked printed %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc", "debian_version")); err != nil {
+		t.Errorf("the layer was not unpacked again: %v", err)
 	}
 }

@@ -5,28 +5,15 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nook-sandbox/nook/cmd/internal/cli"
 )
 
-// exitError carries an exit status to main. Commands return it when the
-// status matters (an app's exit code, 125 for nook's own errors).
-type exitError struct {
-	code int
-	err  error // nil when there is nothing to print
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
+// exitError carries an exit status to main (see cli.ExitError).
+type exitError = cli.ExitError
 
 // newRootCommand returns the command tree that runs args (os.Args[1:]).
 // When args start with "run" it holds the run command alone, without
@@ -71,15 +58,10 @@ capabilities.`,
 var subcommands []func() *cobra.Command
 
 func main() {
-	if err := newRootCommand(os.Args[1:]).Execute(); err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) {
-			if ee.err != nil {
-				fmt.Fprintln(os.Stderr, "nook:", ee.err)
-			}
-			os.Exit(ee.code)
-		}
-		fmt.Fprintln(os.Stderr, "nook:", err)
-		os.Exit(125)
+	args := os.Args[1:]
+	// Shell completion of the commands nook-image answers is nook-image's.
+	if len(args) > 1 && (args[0] == "__complete" || args[0] == "__completeNoDesc") && (args[1] == "image" || args[1] == "build") {
+		cli.Exit(execImage(args))
 	}
+	cli.Exit(newRootCommand(args).Execute())
 }

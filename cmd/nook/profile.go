@@ -57,7 +57,7 @@ other host facts are checked by nook run (and nook doctor).`,
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", file)
 			}
 			if bad {
-				return &exitError{code: 1}
+				return &exitError{Code: 1}
 			}
 			return nil
 		},

@@ -51,7 +51,7 @@ func TestProfileCheck(t *testing.T) {
 		t.Errorf("stderr = %q, want %q", stderr, want)
 	}
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 1 || ee.err != nil {
+	if !errors.As(err, &ee) || ee.Code != 1 || ee.Err != nil {
 		t.Errorf("err = %v, want exit status 1 with nothing more to print", err)
 	}
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nook-sandbox/nook/image"
+	"github.com/nook-sandbox/nook/image/layout"
 	"github.com/nook-sandbox/nook/plan"
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
@@ -55,7 +55,7 @@ and exits 137. See docs/cli.md.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := run(args[0], args[1:], &rf)
 			if err != nil || code != 0 {
-				return &exitError{code: code, err: err}
+				return &exitError{Code: code, Err: err}
 			}
 			return nil
 		},
@@ -114,7 +114,7 @@ func compile(ref string, args []string, adjust ...func(*profiles.Profile) error)
 		return nil, err
 	}
 	if prof.Image != profiles.ImageHost { // DefaultRoot reads /proc: not for host apps
-		if err := plan.ResolveImage(host, prof, image.DefaultRoot()); err != nil {
+		if err := plan.ResolveImage(host, prof, layout.DefaultRoot(), unpackImage); err != nil {
 			return nil, err
 		}
 	}

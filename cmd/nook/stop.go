@@ -79,7 +79,7 @@ func eachRecord(names []string, do func(*state.Record) error) error {
 		}
 	}
 	if failed {
-		return &exitError{code: 125}
+		return &exitError{Code: 125}
 	}
 	return nil
 }

@@ -89,7 +89,8 @@ func build(t testing.TB, env, name string, command func(out string) *exec.Cmd) s
 }
 
 // Nook returns the path of a nook binary, built as it ships: statically, by
-// scripts/build.
+// scripts/build, with nook-image (which nook runs for the image commands)
+// beside it. $NOOK_BIN must have nook-image beside it too.
 func Nook(t testing.TB) string {
 	return build(t, "NOOK_BIN", "nook", func(out string) *exec.Cmd {
 		return exec.Command(filepath.Join(RepoRoot(t), "scripts", "build"), "-o", out)

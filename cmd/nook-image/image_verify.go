@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nook-sandbox/nook/cmd/internal/cli"
 )
 
 func init() { imageSubcommands = append(imageSubcommands, newImageVerifyCommand) }
@@ -33,7 +35,7 @@ unpacks it on next use.`,
 				fmt.Println(p)
 			}
 			if len(problems) > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("image store %s: %d problems", s.Root(), len(problems))}
+				return &cli.ExitError{Code: 1, Err: fmt.Errorf("image store %s: %d problems", s.Root(), len(problems))}
 			}
 			fmt.Printf("image store %s: ok\n", s.Root())
 			return nil
