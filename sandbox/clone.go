@@ -22,6 +22,9 @@ type spawn struct {
 	// syncW stays open until init is reaped: init takes its hang-up for
 	// the launcher's death.
 	syncW *os.File
+	// shared says init shares the launcher's memory: it was prestarted
+	// for nook run, the launcher's one sandbox.
+	shared bool
 	// prog and mem are memory the init stage uses (it shares the
 	// launcher's): release frees them once init has been reaped.
 	prog, mem unsafe.Pointer
@@ -98,6 +101,7 @@ func takePrestart(flags uintptr, stdio [3]*os.File) *spawn {
 		goW:    os.NewFile(uintptr(pre.go_fd), "init go-ahead"),
 		syncW:  os.NewFile(uintptr(pre.sync_fd), "init sync"),
 		mem:    pre.mem,
+		shared: true,
 	}
 	fits := uintptr(pre.flags|pre.unshare_flags) == flags
 	for i, f := range stdio {

@@ -89,6 +89,10 @@ func (e *OOMError) Error() string {
 	return e.App + " was killed: out of memory"
 }
 
+// lingering keeps the pipes of init stages left to end with the launcher
+// open (Run, the prestarted init of nook run).
+var lingering []*spawn
+
 // Run starts the sandbox described by p, waits for it, and returns the app's
 // exit code (128+N when it was killed by signal N). A non-nil error is an
 // *ExitError saying why the app did not start, or wrapping an *OOMError
@@ -144,8 +148,13 @@ func Run(p *Plan, opts Options) (int, error) {
 	if err != nil {
 		return 125, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, err)}
 	}
-	defer sp.status.Close()
-	defer sp.goW.Close()
+	lingers := false // init is left to end with the launcher (below)
+	defer func() {
+		if !lingers {
+			sp.status.Close()
+			sp.goW.Close()
+		}
+	}()
 	pid := sp.pid
 	// wait reaps init; every return below has called it once.
 	wait := sp.reap
@@ -166,7 +175,7 @@ func Run(p *Plan, opts Options) (int, error) {
 	}
 	<-notified
 	sp.goW.Write([]byte{0})
-	if group == nil {
+	if group == nil && !sp.shared {
 		// No cgroup to read after the app: init may exit as soon as the
 		// app has.
 		sp.goW.Close()
@@ -199,12 +208,21 @@ func Run(p *Plan, opts Options) (int, error) {
 		end, perr := parseReport(line)
 		switch {
 		case err != nil || perr != nil || end.Exit == nil:
+		case group == nil && sp.shared:
+			// The prestarted init of nook run, which exits right after
+			// this: init waits for goW to close, which the launcher's exit
+			// does. Init then ends the sandbox, and the last user of the
+			// memory they share tears it down, both after nook is gone:
+			// the namespaces (half a millisecond here, more with many
+			// mounts) and the Go heap (a few tenths more).
+			lingers = true
+			lingering = append(lingering, sp)
+			return *end.Exit, nil
 		case group == nil:
 			// Without a cgroup to read or remove, nook is done once the
 			// app is: init exits when goW closes, and the kernel tears the
-			// namespaces down (half a millisecond here, more with many
-			// mounts) after nook has returned. Init is reaped meanwhile;
-			// were nook to exit first, the parent-death signal ends it.
+			// namespaces down after Run has returned. Init is reaped
+			// meanwhile.
 			sp.goW.Close()
 			go wait()
 			return *end.Exit, nil
