@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -98,8 +99,8 @@ struct stage {
 	volatile int child_errno, child_stage;
 };
 
-
-// ---- errors: one line on the status descriptor, in report.line's format
+// ---- errors: one line on the status descriptor, in the format parseReport
+// (report.go) reads
 
 static void put(struct stage *c, const char *s) {
 	while (*s && c->msglen < sizeof c->msg - 1)
@@ -187,7 +188,6 @@ static void __attribute__((noreturn)) fail(struct stage *c, int code) {
 	_exit(code);
 }
 
-
 // setup_prefix starts the message every setup and lockdown error has.
 static void setup_prefix(struct stage *c) {
 	c->msglen = 0;
@@ -211,7 +211,6 @@ static void __attribute__((noreturn)) die(struct stage *c, const char *what, con
 }
 
 // ---- the program
-
 
 static void __attribute__((noreturn)) bad_program(struct stage *c) {
 	setup_prefix(c);
@@ -507,9 +506,9 @@ static void op_overlay(struct stage *c) {
 		bad_program(c);
 	if (mkdir("/tmp/layers", 0700) < 0)
 		die(c, "mounting image root: creating", "/tmp/layers", errno);
-	static char data[4096];
+	char *data = c->data;
 	size_t n = 0;
-#define ADD(s) do { const char *s_ = (s); size_t l_ = strlen(s_); if (n + l_ >= sizeof data) { errno = E2BIG; die(c, "mounting image root", NULL, E2BIG); } memcpy(data + n, s_, l_); n += l_; data[n] = 0; } while (0)
+#define ADD(s) do { const char *s_ = (s); size_t l_ = strlen(s_); if (n + l_ >= sizeof c->data) { errno = E2BIG; die(c, "mounting image root", NULL, E2BIG); } memcpy(data + n, s_, l_); n += l_; data[n] = 0; } while (0)
 	ADD("lowerdir=");
 	for (int i = 0; i < c->nlower; i++) {
 		char name[32], link[64], b[32];
@@ -914,6 +913,40 @@ static void putquoted(struct stage *c, const char *s) {
 	put(c, "\"");
 }
 
+// look_path finds the command name in the app's PATH (path), unless it
+// names a path; it reports "not found" (127) when it cannot.
+static const char *look_path(struct stage *c, const char *name, const char *path) {
+	if (strchr(name, '/'))
+		return name;
+	char *found = c->path;
+	size_t fl = strlen(name);
+	for (const char *d = path;;) {
+		const char *end = strchrnul(d, ':');
+		size_t dl = end - d;
+		if (dl + fl + 2 < sizeof c->path) {
+			if (dl == 0) {
+				found[0] = '.';
+				dl = 1;
+			} else
+				memcpy(found, d, dl);
+			found[dl] = '/';
+			memcpy(found + dl + 1, name, fl + 1);
+			if (regular(found))
+				return found;
+		}
+		if (!*end)
+			break;
+		d = end + 1;
+	}
+	c->msglen = 0;
+	put(c, "command ");
+	putquoted(c, name);
+	put(c, " not found in the sandbox (PATH=");
+	put(c, path);
+	put(c, "); check the profile's command and image");
+	fail(c, 127);
+}
+
 static void __attribute__((noreturn)) start_failed(struct stage *c, const char *file, int code, const char *what) {
 	c->msglen = 0;
 	put(c, what);
@@ -965,42 +998,7 @@ static void __attribute__((noreturn)) run_app(struct stage *c) {
 	}
 	lockdown(c);
 
-	// The command, found on the app's PATH unless it names a path.
-	const char *file = argv[0];
-	static char found[4096];
-	if (!strchr(file, '/')) {
-		file = NULL;
-		const char *d = path;
-		for (;;) {
-			const char *end = strchrnul(d, ':');
-			size_t dl = end - d, fl = strlen(argv[0]);
-			if (dl + fl + 2 < sizeof found) {
-				if (dl == 0) {
-					found[0] = '.';
-					dl = 1;
-				} else
-					memcpy(found, d, dl);
-				found[dl] = '/';
-				memcpy(found + dl + 1, argv[0], fl + 1);
-				if (regular(found)) {
-					file = found;
-					break;
-				}
-			}
-			if (!*end)
-				break;
-			d = end + 1;
-		}
-		if (!file) {
-			c->msglen = 0;
-			put(c, "command ");
-			putquoted(c, argv[0]);
-			put(c, " not found in the sandbox (PATH=");
-			put(c, path);
-			put(c, "); check the profile's command and image");
-			fail(c, 127);
-		}
-	}
+	const char *const file = look_path(c, argv[0], path);
 
 	// Signals stay blocked in init from clone on; they are read from a
 	// signalfd: the ones init forwards, and SIGCHLD.
@@ -1309,6 +1307,9 @@ static int prestart_taken;
 __attribute__((constructor)) static void prestart(int argc, char **argv) {
 	if (argc < 2 || strcmp(argv[1], "run") != 0)
 		return;
+	const char *off = getenv("NOOK_PRESTART");
+	if (off && strcmp(off, "0") == 0)
+		return; // for measuring what it saves (bench/launch.sh)
 	int status[2], go[2], sync[2];
 	if (pipe2(status, O_CLOEXEC) < 0)
 		return;
