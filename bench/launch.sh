@@ -6,8 +6,10 @@
 # drops every capability and masks host secrets.
 #
 # Usage: bench/launch.sh [NOOK_BINARY]   (run as root: it benchmarks as root
-# and as the unprivileged user nooktest). Needs hyperfine and bubblewrap
-# (scripts/deps test installs them). Prints hyperfine's table and the ratio.
+# and as the unprivileged user nooktest). Needs hyperfine, bubblewrap and
+# python3 (scripts/deps test installs them). Prints hyperfine's table and
+# the ratio, then an interleaved comparison (nook, nook without its
+# prestarted init stage, bwrap, one launch each in turn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nook=${1:-}
@@ -52,5 +54,40 @@ r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 n, b = r["nook run"], r["bwrap"]
 print(f"nook/bwrap mean wall time: {n['mean']*1e3:.2f} ms / {b['mean']*1e3:.2f} ms = {n['mean']/b['mean']:.2f}x")
 print(f"nook/bwrap median:         {n['median']*1e3:.2f} ms / {b['median']*1e3:.2f} ms = {n['median']/b['median']:.2f}x")
+PY
+	# hyperfine runs one command's runs, then the other's: on a shared
+	# machine the load can change in between. This alternates the two,
+	# one launch each, and compares medians and minimums, which the
+	# machine's other work moves least. NOOK_PRESTART=0 is nook without its
+	# prestarted init stage, to show what that saves.
+	as_user=()
+	[ "$user" = root ] || as_user=(runuser -u "$user" --)
+	python3 - 300 "$dir/nook" "$dir/true.toml" "${as_user[@]}" -- bwrap "${bwrap_args[@]}" <<'PY'
+import os, shutil, statistics, sys, time
+runs, nook, profile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+rest = sys.argv[4:]
+sep = rest.index("--")
+prefix, bwrap = rest[:sep], rest[sep + 1:]
+def argv(cmd):
+    full = prefix + cmd
+    return [shutil.which(full[0])] + full[1:]
+cases = [("nook run", argv([nook, "run", profile]), {}),
+         ("nook run, NOOK_PRESTART=0", argv([nook, "run", profile]), {"NOOK_PRESTART": "0"}),
+         ("bwrap", argv(bwrap), {})]
+null = os.open(os.devnull, os.O_RDWR)
+times = {name: [] for name, _, _ in cases}
+for i in range(runs + 10):
+    for name, a, extra in cases:
+        env = dict(os.environ, **extra)
+        t = time.perf_counter()
+        pid = os.posix_spawn(a[0], a, env, file_actions=[(os.POSIX_SPAWN_DUP2, null, 1)])
+        os.waitpid(pid, 0)
+        if i >= 10:
+            times[name].append((time.perf_counter() - t) * 1e3)
+b = times["bwrap"]
+for name, _, _ in cases:
+    t = times[name]
+    print(f"interleaved {name:27s} median {statistics.median(t):6.2f} ms, min {min(t):6.2f} ms"
+          + ("" if name == "bwrap" else f"  = {statistics.median(t)/statistics.median(b):.2f}x / {min(t)/min(b):.2f}x bwrap"))
 PY
 done
