@@ -125,7 +125,11 @@ static void putnum(struct stage *c, long n) {
 
 // puterr adds errno e as Go prints it: glibc's text, first letter lower.
 static void puterr(struct stage *c, int e) {
-	const char *d = strerrordesc_np(e);
+#ifdef __GLIBC__
+	const char *d = strerrordesc_np(e); // glibc's strerror may translate, and allocate
+#else
+	const char *d = strerror(e); // musl's is a table lookup
+#endif
 	if (!d) {
 		put(c, "errno ");
 		putnum(c, e);
