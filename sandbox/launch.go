@@ -156,7 +156,9 @@ func Run(p *Plan, opts Options) (int, error) {
 		}
 	}()
 	pid := sp.pid
-	// wait reaps init; every return below has called it once.
+	// wait reaps init. Every return below calls it, or leaves init to a
+	// goroutine that does, or (nook run's prestarted init) to the kernel
+	// when nook exits.
 	wait := sp.reap
 	var group cgroup.Group
 	if c := opts.Cgroup; c != nil {
