@@ -259,3 +259,33 @@ func mountTable(t *testing.T) string {
 	}
 	return string(b)
 }
+
+// TestRunWithClosedStdin: started with descriptor 0 closed (a launcher may
+// do that), nook gives the app /dev/null, not one of its own pipes, so an
+// app that reads its stdin gets end-of-file at once.
+func TestRunWithClosedStdin(t *testing.T) {
+	e := newE2E(t)
+	p := e.profile("stdin", "", "/bin/sh", "-c", "readlink /proc/self/fd/0; cat; echo read-all")
+	cmd := exec.Command("/bin/sh", "-c", `exec "$0" run "$1" <&-`, e.nook, p)
+	cmd.Env = e.env
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("nook run with stdin closed: %v; stderr %q", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("nook run with stdin closed hangs (the app reads a pipe of nook's?); stdout %q", out.String())
+	}
+	if got := out.String(); got != "/dev/null\nread-all\n" {
+		t.Errorf("app's stdin and output: %q, want /dev/null then read-all", got)
+	}
+}
