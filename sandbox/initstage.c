@@ -73,6 +73,7 @@ enum {
 
 #define MAX_SOURCES 1024 // program.go: maxMounts
 #define MAX_LAYERS 512
+#define NUMBERED 56 // room for a short prefix and a 64-bit number
 
 struct reader {
 	const unsigned char *p, *end;
@@ -108,19 +109,24 @@ static void put(struct stage *c, const char *s) {
 	c->msg[c->msglen] = 0;
 }
 
-static void putnum(struct stage *c, long n) {
-	char b[24];
-	int i = sizeof b - 1;
-	int neg = n < 0;
-	unsigned long u = neg ? -(unsigned long)n : (unsigned long)n;
-	b[i] = 0;
+// numbered writes prefix and n in decimal at the end of buf and returns
+// where they start; prefix is at most 30 bytes.
+static const char *numbered(const char *prefix, unsigned long n, char buf[NUMBERED]) {
+	char *p = buf + NUMBERED;
+	*--p = 0;
 	do {
-		b[--i] = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	if (neg)
-		b[--i] = '-';
-	put(c, b + i);
+		*--p = '0' + n % 10;
+		n /= 10;
+	} while (n);
+	size_t l = strlen(prefix);
+	p -= l;
+	memcpy(p, prefix, l);
+	return p;
+}
+
+static void putnum(struct stage *c, unsigned long n) {
+	char b[NUMBERED];
+	put(c, numbered("", n, b));
 }
 
 // puterr adds errno e as Go prints it: glibc's text, first letter lower.
@@ -158,17 +164,8 @@ static void __attribute__((noreturn)) fail(struct stage *c, int code) {
 	char *line = c->line;
 	size_t n = 0;
 	const char *hex = "0123456789abcdef";
-	char num[24];
-	int i = sizeof num - 1;
-	num[i] = 0;
-	unsigned u = code;
-	do {
-		num[--i] = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	memcpy(line, "error ", 6);
-	n = 6;
-	for (const char *p = num + i; *p; p++)
+	char num[NUMBERED];
+	for (const char *p = numbered("error ", code, num); *p; p++)
 		line[n++] = *p;
 	line[n++] = ' ';
 	line[n++] = '"';
@@ -262,18 +259,7 @@ static int resolve(struct stage *c, const char *path, int flags, mode_t mode) {
 }
 
 // fdpath names descriptor fd for mount(2).
-static const char *fdpath(int fd, char buf[32]) {
-	char *p = buf + 32;
-	*--p = 0;
-	unsigned u = fd;
-	do {
-		*--p = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	p -= 14;
-	memcpy(p, "/proc/self/fd/", 14);
-	return p;
-}
+static const char *fdpath(int fd, char buf[NUMBERED]) { return numbered("/proc/self/fd/", fd, buf); }
 
 // open_parent opens the directory that holds path in the new root,
 // creating it and its parents (0755) when missing, and sets *base to
@@ -368,7 +354,7 @@ static int remount(struct stage *c, const char *path, unsigned long flags) {
 	int fd = resolve(c, path, O_PATH, 0); // opened after the mount: its root
 	if (fd < 0)
 		return -1;
-	char b[32];
+	char b[NUMBERED];
 	int r = mount("", fdpath(fd, b), "", MS_BIND | MS_REMOUNT | flags | locked_flags(fd), "");
 	int e = errno;
 	close(fd);
@@ -515,25 +501,17 @@ static void op_overlay(struct stage *c) {
 #define ADD(s) do { const char *s_ = (s); size_t l_ = strlen(s_); if (n + l_ >= sizeof c->data) { errno = E2BIG; die(c, "mounting image root", NULL, E2BIG); } memcpy(data + n, s_, l_); n += l_; data[n] = 0; } while (0)
 	ADD("lowerdir=");
 	for (int i = 0; i < c->nlower; i++) {
-		char name[32], link[64], b[32];
-		char *p = name + sizeof name;
-		*--p = 0;
-		unsigned u = i;
-		do {
-			*--p = '0' + u % 10;
-			u /= 10;
-		} while (u);
-		size_t ln = strlen(p);
-		memcpy(link, "/tmp/layers/", 12);
-		memcpy(link + 12, p, ln + 1);
-		if (symlink(fdpath(c->lower[i], b), link) < 0)
+		char link[NUMBERED], b[NUMBERED];
+		const char *l = numbered("/tmp/layers/", i, link);
+		const char *p = l + 12; // the layer's name: its number
+		if (symlink(fdpath(c->lower[i], b), l) < 0)
 			die(c, "mounting image root: linking layer", p, errno);
 		if (i > 0)
 			ADD(":");
 		ADD(p);
 	}
 	if (c->upper >= 0) {
-		char b[32];
+		char b[NUMBERED];
 		prepare_upper(c, c->upper, dirs, ndirs);
 		if (symlink(fdpath(c->upper, b), "/tmp/layers/u") < 0 || symlink(fdpath(c->work, b), "/tmp/layers/w") < 0)
 			die(c, "mounting image root: linking", "upper and work dirs", errno);
@@ -588,7 +566,7 @@ static void op_mount(struct stage *c) {
 	int fd = mountpoint(c, dest, 1);
 	if (fd < 0)
 		die(c, "creating mount point", dest, errno);
-	char b[32];
+	char b[NUMBERED];
 	if (mount(source, fdpath(fd, b), type, flags, data) < 0) {
 		int e = errno;
 		setup_prefix(c);
@@ -617,7 +595,7 @@ static void op_bind(struct stage *c) {
 	int fd = mountpoint(c, dest, S_ISDIR(st.st_mode));
 	if (fd < 0)
 		die(c, "creating mount point", dest, errno);
-	char bs[32], bd[32];
+	char bs[NUMBERED], bd[NUMBERED];
 	if (mount(fdpath(src, bs), fdpath(fd, bd), NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0) {
 		int e = errno;
 		setup_prefix(c);
@@ -653,17 +631,7 @@ static void op_symlink(struct stage *c) {
 }
 
 // staged names the n'th file in the staging area.
-static const char *staged(uint32_t n, char buf[32]) {
-	char *p = buf + 32;
-	*--p = 0;
-	do {
-		*--p = '0' + n % 10;
-		n /= 10;
-	} while (n);
-	p -= 11;
-	memcpy(p, "/tmp/files/", 11);
-	return p;
-}
+static const char *staged(uint32_t n, char buf[NUMBERED]) { return numbered("/tmp/files/", n, buf); }
 
 // op_file writes the next file into the staging area, outside the new
 // root. Its content never touches the host disk.
@@ -672,7 +640,7 @@ static void op_file(struct stage *c) {
 	mode_t mode = u32(c) & 07777;
 	uint32_t len;
 	const char *data = strn(c, &len);
-	char b[32];
+	char b[NUMBERED];
 	int fd = open(staged(c->nfiles++, b), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
 	if (fd < 0)
 		die(c, "writing", path, errno);
@@ -705,7 +673,7 @@ static void op_bind_file(struct stage *c) {
 	int dst = mountpoint(c, path, 0);
 	if (dst < 0)
 		die(c, "creating mount point", path, errno);
-	char b[32], bs[32];
+	char b[NUMBERED], bs[NUMBERED];
 	if (mount(staged(n, bs), fdpath(dst, b), NULL, MS_BIND, NULL) < 0)
 		die(c, "binding", path, errno);
 	close(dst);
@@ -721,7 +689,7 @@ static void op_readonly(struct stage *c) {
 			return;
 		die(c, "making read-only:", path, errno);
 	}
-	char b[32];
+	char b[NUMBERED];
 	const char *self = fdpath(fd, b);
 	if (mount(self, self, NULL, MS_BIND | MS_REC, NULL) < 0) {
 		int e = errno;
@@ -756,7 +724,7 @@ static void op_mask(struct stage *c) {
 		die(c, "masking", path, errno);
 	}
 	struct stat st;
-	char b[32], bn[32];
+	char b[NUMBERED], bn[NUMBERED];
 	int r;
 	if (fstat(fd, &st) < 0)
 		die(c, "masking", path, errno);
@@ -792,7 +760,7 @@ static void op_pivot(struct stage *c) {
 
 static void op_root_readonly(struct stage *c) {
 	int fd = open("/", O_PATH | O_CLOEXEC);
-	char b[32];
+	char b[NUMBERED];
 	if (fd < 0 || mount("", fdpath(fd, b), "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | locked_flags(fd), "") < 0)
 		die(c, "making root read-only", NULL, errno);
 	close(fd);

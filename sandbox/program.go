@@ -50,7 +50,8 @@ const (
 )
 
 // instr is one operation of a program: its code and its arguments, each
-// a uint32 or a string, in the order initstage.c reads them.
+// a uint32, a string (a C string to init) or a []byte (data), in the
+// order initstage.c reads them.
 type instr struct {
 	code uint32
 	args []any
@@ -75,7 +76,7 @@ func compileProgram(p *Plan, filter []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return encodeProgram(p.App, ops, app), nil
+	return encodeProgram(p.App, ops, app)
 }
 
 // lower turns plan p into init's operations, in the order init runs
@@ -87,11 +88,6 @@ func lower(p *Plan, filter []byte) ([]instr, appStart, error) {
 	s := &p.Spec
 	if s.Process == nil || len(s.Process.Args) == 0 {
 		return nil, appStart{}, errors.New("plan has no command")
-	}
-	for _, str := range planStrings(p) {
-		if strings.IndexByte(str, 0) >= 0 {
-			return nil, appStart{}, fmt.Errorf("plan string %q holds a NUL byte", str)
-		}
 	}
 	if len(s.Mounts) > maxMounts {
 		return nil, appStart{}, fmt.Errorf("plan has %d mounts; nook takes at most %d", len(s.Mounts), maxMounts)
@@ -160,7 +156,7 @@ func lower(p *Plan, filter []byte) ([]instr, appStart, error) {
 	// Files are written to a staging area, which then becomes read-only
 	// in one mount call, and bound from there.
 	for _, f := range p.Files {
-		add(opFile, f.Path, f.Mode, string(f.Data))
+		add(opFile, f.Path, f.Mode, f.Data)
 	}
 	if len(p.Files) > 0 {
 		add(opSealFiles)
@@ -197,14 +193,23 @@ func lower(p *Plan, filter []byte) ([]instr, appStart, error) {
 	return ops, app, nil
 }
 
-// encodeProgram writes a program in the format initstage.c reads.
-func encodeProgram(name string, ops []instr, app appStart) []byte {
+// encodeProgram writes a program in the format initstage.c reads. It
+// refuses a string with a NUL byte where C reads it as a C string (all
+// but a file's content).
+func encodeProgram(name string, ops []instr, app appStart) ([]byte, error) {
+	var bad error
 	b := []byte(programMagic)
 	u32 := func(v uint32) { b = binary.LittleEndian.AppendUint32(b, v) }
-	str := func(s string) {
+	data := func(s []byte) {
 		u32(uint32(len(s)))
 		b = append(b, s...)
 		b = append(b, 0)
+	}
+	str := func(s string) {
+		if bad == nil && strings.IndexByte(s, 0) >= 0 {
+			bad = fmt.Errorf("plan string %q holds a NUL byte", s)
+		}
+		data([]byte(s))
 	}
 	flag := func(v bool) {
 		if v {
@@ -222,6 +227,8 @@ func encodeProgram(name string, ops []instr, app appStart) []byte {
 				u32(a)
 			case string:
 				str(a)
+			case []byte:
+				data(a)
 			default:
 				panic(fmt.Sprintf("program argument of type %T", a))
 			}
@@ -238,29 +245,9 @@ func encodeProgram(name string, ops []instr, app appStart) []byte {
 	}
 	str(app.cwd)
 	flag(app.filter != nil)
-	str(string(app.filter))
-	return b
-}
-
-// planStrings are the plan's strings init uses as C strings.
-func planStrings(p *Plan) []string {
-	s := &p.Spec
-	l := []string{p.App, s.Hostname, s.Process.Cwd}
-	l = append(l, s.Process.Args...)
-	l = append(l, s.Process.Env...)
-	for _, m := range s.Mounts {
-		l = append(l, m.Destination, m.Type, m.Source)
-		l = append(l, m.Options...)
+	data(app.filter)
+	if bad != nil {
+		return nil, bad
 	}
-	for _, sl := range p.Symlinks {
-		l = append(l, sl.Path, sl.Target)
-	}
-	for _, f := range p.Files {
-		l = append(l, f.Path)
-	}
-	if s.Linux != nil {
-		l = append(l, s.Linux.ReadonlyPaths...)
-		l = append(l, s.Linux.MaskedPaths...)
-	}
-	return l
+	return b, nil
 }

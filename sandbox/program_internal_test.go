@@ -86,8 +86,8 @@ func TestLower(t *testing.T) {
 		{opBind, []any{uint32(2), "/dev/null", "/dev/null", uint32(0), uint32(0)}}, // no remount
 		{opBind, []any{uint32(3), "/media", "/media", uint32(1), uint32(0)}},
 		{opSymlink, []any{"/bin", "usr/bin"}},
-		{opFile, []any{"/etc/passwd", uint32(0o644), "u:x:1000:1000::/home/u:/bin/sh\n"}},
-		{opFile, []any{"/run/xauth", uint32(0o600), "\x00\x01"}},
+		{opFile, []any{"/etc/passwd", uint32(0o644), []byte("u:x:1000:1000::/home/u:/bin/sh\n")}},
+		{opFile, []any{"/run/xauth", uint32(0o600), []byte{0, 1}}},
 		{opSealFiles, nil},
 		{opBindFile, []any{uint32(0), "/etc/passwd"}},
 		{opBindFile, []any{uint32(1), "/run/xauth"}},
@@ -145,7 +145,6 @@ func TestLower(t *testing.T) {
 		want string
 	}{
 		{"no command", func(p *Plan) { p.Spec.Process.Args = nil }, "no command"},
-		{"NUL", func(p *Plan) { p.Spec.Mounts[0].Destination = "/us\x00r" }, "NUL"},
 		{"overlay not first", func(p *Plan) {
 			p.Spec.Mounts = append(p.Spec.Mounts, specs.Mount{Destination: "/", Type: "overlay", Options: []string{"lowerdir=/a"}})
 		}, "first mount"},
@@ -175,8 +174,11 @@ func TestLower(t *testing.T) {
 // arguments (uint32 little-endian; strings as length, bytes, NUL), then
 // the app.
 func TestEncodeProgram(t *testing.T) {
-	got := encodeProgram("a", []instr{{opHostname, []any{"h"}}, {opEnd, nil}},
+	got, err := encodeProgram("a", []instr{{opHostname, []any{"h"}}, {opFile, []any{"/f", []byte{0}}}, {opEnd, nil}},
 		appStart{cgroupNS: true, args: []string{"/x"}, env: nil, cwd: "/", filter: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var want bytes.Buffer
 	u32 := func(v uint32) { binary.Write(&want, binary.LittleEndian, v) }
 	str := func(s string) { u32(uint32(len(s))); want.WriteString(s); want.WriteByte(0) }
@@ -184,6 +186,9 @@ func TestEncodeProgram(t *testing.T) {
 	str("a")
 	u32(opHostname)
 	str("h")
+	u32(opFile)
+	str("/f")
+	str("\x00") // data may hold NULs
 	u32(opEnd)
 	u32(1)
 	u32(1)
@@ -194,6 +199,15 @@ func TestEncodeProgram(t *testing.T) {
 	str("")
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("encodeProgram:\n got %q\nwant %q", got, want.Bytes())
+	}
+	// A NUL in a string C reads as a C string is refused.
+	for _, bad := range [][]instr{{{opHostname, []any{"h\x00x"}}}, {{opMount, []any{"/a", "tmpfs", "tmpfs", uint32(0), "mode=7\x0055"}}}} {
+		if _, err := encodeProgram("a", bad, appStart{args: []string{"/x"}}); err == nil || !strings.Contains(err.Error(), "NUL") {
+			t.Errorf("encodeProgram(%v) = %v, want an error about a NUL byte", bad, err)
+		}
+	}
+	if _, err := encodeProgram("a", nil, appStart{args: []string{"/x\x00"}}); err == nil {
+		t.Error("encodeProgram with a NUL in an argument succeeded")
 	}
 }
 

@@ -289,3 +289,33 @@ func TestRunWithClosedStdin(t *testing.T) {
 		t.Errorf("app's stdin and output: %q, want /dev/null then read-all", got)
 	}
 }
+
+// Invariant 7: when the app exits, what it left running in the sandbox
+// goes too, after nook has returned (init ends the sandbox once nook's
+// exit closes its go-ahead pipe).
+func TestRunLeavesNoProcesses(t *testing.T) {
+	e := newE2E(t)
+	const mark = "4711.5"
+	p := e.profile("leaver", "", "/bin/sh", "-c", "sleep "+mark+" & sleep 0.2; exit 0") // the sleep has run by the exit
+	if code, stderr := e.run("run", p); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	left := func() []string {
+		var pids []string
+		procs, _ := os.ReadDir("/proc")
+		for _, d := range procs {
+			b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+			if err == nil && bytes.Equal(b, []byte("sleep\x00"+mark+"\x00")) {
+				pids = append(pids, d.Name())
+			}
+		}
+		return pids
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for len(left()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pids := left(); len(pids) > 0 {
+		t.Errorf("the app's background sleep %v outlived nook run", pids)
+	}
+}
