@@ -5,6 +5,7 @@ package sandbox
 import "C"
 
 import (
+	"bytes"
 	"os"
 	"strconv"
 	"syscall"
@@ -25,6 +26,9 @@ type spawn struct {
 	// shared says init shares the launcher's memory: it was prestarted
 	// for nook run, the launcher's one sandbox.
 	shared bool
+	// speculative says init runs a warm record's program (warm.go) that
+	// startInit has confirmed: it reports "ready" once set up.
+	speculative bool
 	// prog and mem are memory the init stage uses (it shares the
 	// launcher's): release frees them once init has been reaped.
 	prog, mem unsafe.Pointer
@@ -51,9 +55,38 @@ const atClone = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
 // the caller is locked to its OS thread and stays on it while the sandbox
 // runs (the kernel kills the sandbox when that thread ends). On success the
 // caller owns the returned pipes, must reap pid, and then calls release.
+//
+// When the prestarted init already runs a warm record equal to this
+// launch's, startInit confirms it and waits until it is set up; if its
+// setup failed (the host changed since it started), it starts another
+// init stage, which runs prog from the start and reports what fails. When
+// the record differs or there was none, it stores this launch's for the
+// next.
 func startInit(flags uintptr, s *specs.Spec, prog []byte, stdio [3]*os.File) (*spawn, error) {
+	root := os.Geteuid() == 0
+	sp, warm := takePrestart(flags, stdio)
+	if sp != nil && warm != nil {
+		rec := warmRecord(s, root, prog)
+		if bytes.Equal(rec, warm) {
+			sp.speculative = true
+			if ready(sp) {
+				return sp, nil
+			}
+			sp.discard()
+			sp = nil
+		} else {
+			// Another program runs in it: it goes, and this launch's
+			// record replaces the stale one.
+			sp.discard()
+			sp = nil
+			writeWarm(warmPath(), rec)
+		}
+	} else if sp != nil {
+		if path := warmPath(); path != "" {
+			defer writeWarm(path, warmRecord(s, root, prog))
+		}
+	}
 	cprog := C.CBytes(prog)
-	sp := takePrestart(flags, stdio)
 	if sp != nil {
 		// It shares our memory: its arguments are filled in now.
 		setArgs(C.nook_spawn_args_of(sp.mem), s, cprog, len(prog))
@@ -65,7 +98,7 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, stdio [3]*os.File) (*s
 		}
 	}
 	sp.prog = cprog
-	if err := writeIDMaps(sp.pid, s, os.Geteuid() == 0); err != nil {
+	if err := writeIDMaps(sp.pid, s, root); err != nil {
 		sp.kill()
 		return nil, err
 	}
@@ -88,12 +121,26 @@ func setArgs(a *C.struct_nook_spawn_args, s *specs.Spec, prog unsafe.Pointer, n 
 	a.prog_len = C.size_t(n)
 }
 
+// ready confirms the warm record speculative init sp runs and waits for
+// its first report: true if it is "ready", false if setting up failed.
+func ready(sp *spawn) bool {
+	if _, err := sp.goW.Write([]byte{'c'}); err != nil {
+		return false
+	}
+	// Init writes nothing else until the go-ahead: the line is all there
+	// is to read, in one read (it is shorter than PIPE_BUF).
+	var b [64]byte
+	n, err := sp.status.Read(b[:])
+	return err == nil && string(b[:n]) == readyLine
+}
+
 // takePrestart returns the prestarted init stage if it fits flags and
-// stdio, nil if there is none or it does not fit (then it is discarded).
-func takePrestart(flags uintptr, stdio [3]*os.File) *spawn {
+// stdio, nil if there is none or it does not fit (then it is discarded),
+// and the warm record it runs (nil: none, it waits for its program).
+func takePrestart(flags uintptr, stdio [3]*os.File) (*spawn, []byte) {
 	var pre C.struct_nook_prestart
 	if C.nook_take_prestart(&pre) == 0 {
-		return nil
+		return nil, nil
 	}
 	sp := &spawn{
 		pid:    int(pre.pid),
@@ -108,14 +155,10 @@ func takePrestart(flags uintptr, stdio [3]*os.File) *spawn {
 		fits = fits && f.Fd() == uintptr(i)
 	}
 	if !fits {
-		// Closing sync ends it; it is reaped beside the launch.
-		sp.syncW.Close()
-		sp.status.Close()
-		sp.goW.Close()
-		go sp.reap()
-		return nil
+		sp.discard()
+		return nil, nil
 	}
-	return sp
+	return sp, prestartedWarm(&pre)
 }
 
 // cloneInit clones the calling thread as an init stage in the namespaces
@@ -160,6 +203,15 @@ func cloneInit(flags uintptr, s *specs.Spec, prog unsafe.Pointer, n int, stdio [
 		return nil, explainStart(syscall.Errno(-pid))
 	}
 	return &spawn{pid: pid, status: statusR, goW: goW, syncW: syncW, mem: mem}, nil
+}
+
+// discard ends an init stage that has not started the app; it is reaped
+// beside the launch (its namespaces take a while to go).
+func (sp *spawn) discard() {
+	unix.Kill(sp.pid, unix.SIGKILL)
+	sp.status.Close()
+	sp.goW.Close()
+	go sp.reap()
 }
 
 // kill ends an init stage that has not started the app, and reaps it.

@@ -90,6 +90,12 @@ struct stage {
 	int lower[MAX_LAYERS], nlower, upper, work;
 	int rootfd; // the new root, until pivot
 	int nfiles;
+	// unconfirmed: the program is a warm record's that the launcher has
+	// not confirmed yet (nook_spawn_args.speculative). own are the
+	// devices of the tmpfs mounts init made, where it may write before.
+	int unconfirmed;
+	dev_t own[32];
+	int nown;
 	char msg[8192]; // the error or report being written
 	size_t msglen;
 	char line[8192 * 4 + 64];
@@ -261,6 +267,60 @@ static int resolve(struct stage *c, const char *path, int flags, mode_t mode) {
 // fdpath names descriptor fd for mount(2).
 static const char *fdpath(int fd, char buf[NUMBERED]) { return numbered("/proc/self/fd/", fd, buf); }
 
+// ---- speculation: a prestarted init may run a warm record's program
+// before the launcher has compared it with the plan (warm.go). Until the
+// launcher confirms, init changes nothing but its own namespaces and the
+// tmpfs mounts it made itself.
+
+// confirm waits for the launcher's confirmation of a speculative program,
+// if it has not come yet. The launcher closes the go descriptor instead
+// when the program is not the plan's: init then exits without a report.
+static void confirm(struct stage *c) {
+	if (!c->unconfirmed)
+		return;
+	char b;
+	ssize_t n;
+	do
+		n = read(FD_GO, &b, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(125);
+	c->unconfirmed = 0;
+}
+
+// own_mount records the tmpfs mounted on path (in the current root, or
+// the new one when in_root) as init's own, while speculating.
+static void own_mount(struct stage *c, const char *path, int in_root) {
+	if (!c->unconfirmed || c->nown >= (int)(sizeof c->own / sizeof c->own[0]))
+		return;
+	struct stat st;
+	if (in_root) {
+		int fd = resolve(c, path, O_PATH | O_DIRECTORY, 0);
+		if (fd < 0)
+			return;
+		int r = fstat(fd, &st);
+		close(fd);
+		if (r < 0)
+			return;
+	} else if (stat(path, &st) < 0)
+		return;
+	c->own[c->nown++] = st.st_dev;
+}
+
+// before_write is called before init creates something in directory dir:
+// outside init's own tmpfs mounts (a bind of a host directory, an image's
+// upper dir), a speculating init first waits for the confirmation.
+static void before_write(struct stage *c, int dir) {
+	if (!c->unconfirmed)
+		return;
+	struct stat st;
+	if (fstat(dir, &st) == 0)
+		for (int i = 0; i < c->nown; i++)
+			if (c->own[i] == st.st_dev)
+				return;
+	confirm(c);
+}
+
 // open_parent opens the directory that holds path in the new root,
 // creating it and its parents (0755) when missing, and sets *base to
 // path's last component. The caller closes the result.
@@ -292,6 +352,7 @@ static int open_parent(struct stage *c, const char *path, const char **base) {
 	int p = open_parent(c, buf, &b);
 	if (p < 0)
 		return -1;
+	before_write(c, p);
 	int r = mkdirat(p, b, 0755);
 	int e = errno;
 	close(p);
@@ -312,6 +373,16 @@ static int mountpoint(struct stage *c, const char *path, int dir) {
 	if (p < 0)
 		return -1;
 	int fd;
+	if (*base != 0 && c->unconfirmed) {
+		// Speculating: only what is missing waits to be created.
+		if ((fd = resolve(c, path, O_PATH, 0)) >= 0 || errno != ENOENT) {
+			int e = errno;
+			close(p);
+			errno = e;
+			return fd;
+		}
+		before_write(c, p);
+	}
 	if (*base == 0)
 		fd = resolve(c, path, O_PATH, 0);
 	else if (dir)
@@ -407,6 +478,7 @@ static void op_scratch(struct stage *c) {
 	// over /tmp, which only this mount namespace sees.
 	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700") < 0)
 		die(c, "mounting scratch tmpfs", NULL, errno);
+	own_mount(c, "/tmp", 0);
 	if (mkdir("/tmp/root", 0700) < 0)
 		die(c, "creating", "/tmp/root", errno);
 	if (mkdir("/tmp/files", 0700) < 0)
@@ -422,6 +494,7 @@ static void open_root(struct stage *c) {
 static void op_root_tmpfs(struct stage *c) {
 	if (mount("tmpfs", "/tmp/root", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") < 0)
 		die(c, "mounting root tmpfs", NULL, errno);
+	own_mount(c, "/tmp/root", 0);
 	open_root(c);
 }
 
@@ -494,6 +567,8 @@ static void op_overlay(struct stage *c) {
 		dirs[i] = str(c);
 	if (c->nlower == 0)
 		bad_program(c);
+	if (c->upper >= 0)
+		confirm(c); // the upper dir is the host's, and overlayfs writes in the work dir
 	if (mkdir("/tmp/layers", 0700) < 0)
 		die(c, "mounting image root: creating", "/tmp/layers", errno);
 	char *data = c->data;
@@ -556,6 +631,8 @@ static void op_overlay(struct stage *c) {
 		put(c, overlay_hint(e));
 		fail(c, 125);
 	}
+	if (c->upper < 0)
+		own_mount(c, "/tmp/root", 0); // writes go to the ephemeral tmpfs
 	open_root(c);
 }
 
@@ -579,6 +656,8 @@ static void op_mount(struct stage *c) {
 		fail(c, 125);
 	}
 	close(fd);
+	if (strcmp(type, "tmpfs") == 0)
+		own_mount(c, dest, 1);
 }
 
 static void op_bind(struct stage *c) {
@@ -625,6 +704,8 @@ static void op_symlink(struct stage *c) {
 	const char *path = str(c), *target = str(c);
 	const char *base;
 	int dir = open_parent(c, path, &base);
+	if (dir >= 0)
+		before_write(c, dir);
 	if (dir < 0 || symlinkat(target, dir, base) < 0)
 		die(c, "creating symlink", path, errno);
 	close(dir);
@@ -868,7 +949,28 @@ static void lockdown(struct stage *c) {
 		die(c, "setting no_new_privs", NULL, errno);
 }
 
-enum { STAGE_CHDIR = 1, STAGE_SECCOMP, STAGE_EXEC };
+enum { STAGE_CHDIR = 1, STAGE_SECCOMP, STAGE_GO, STAGE_EXEC };
+
+// await_go is how the app's task waits for the launcher's go-ahead just
+// before exec (when init is not placed in a cgroup first): the
+// confirmation of a speculative program, then the go-ahead. It returns 1
+// on the go-ahead, 0 when the launcher closed the descriptor instead, or
+// -errno (the app's seccomp filter may deny read(2)).
+static int await_go(struct stage *c) {
+	for (int want = c->unconfirmed ? 2 : 1; want > 0;) {
+		char b;
+		ssize_t n = read(FD_GO, &b, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		want--;
+	}
+	c->unconfirmed = 0;
+	return 1;
+}
 
 static int regular(const char *path) {
 	struct stat st;
@@ -933,6 +1035,7 @@ static int main_loop(struct stage *c, pid_t app_pid, int sfd);
 
 static void __attribute__((noreturn)) run_app(struct stage *c) {
 	uint32_t cgroupns = u32(c);
+	uint32_t placed = u32(c);
 	uint32_t nargs = u32(c);
 	if (nargs == 0 || nargs > 1 << 20)
 		bad_program(c);
@@ -957,8 +1060,11 @@ static void __attribute__((noreturn)) run_app(struct stage *c) {
 	if (c->prog.p != c->prog.end)
 		bad_program(c);
 
-	if (!proceed())
-		_exit(125); // the launcher could not place init in its cgroup; it says why
+	if (placed) {
+		confirm(c);
+		if (!proceed())
+			_exit(125); // the launcher could not place init in its cgroup; it says why
+	}
 	if (cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
 		int e = errno;
 		c->msglen = 0;
@@ -1009,6 +1115,14 @@ static void __attribute__((noreturn)) run_app(struct stage *c) {
 			c->child_stage = STAGE_SECCOMP;
 			_exit(127);
 		}
+		if (!placed) {
+			int r = await_go(c);
+			if (r <= 0) {
+				c->child_errno = -r;
+				c->child_stage = STAGE_GO;
+				_exit(125);
+			}
+		}
 		execve(file, argv, envp);
 		c->child_errno = errno;
 		c->child_stage = STAGE_EXEC;
@@ -1040,6 +1154,15 @@ static void __attribute__((noreturn)) run_app(struct stage *c) {
 			put(c, "locking down sandbox for ");
 			put(c, c->app);
 			put(c, ": loading seccomp filter: ");
+			puterr(c, c->child_errno);
+			fail(c, 125);
+		case STAGE_GO:
+			if (!c->child_errno)
+				_exit(125); // the launcher gave up on the sandbox; it says why
+			c->msglen = 0;
+			put(c, "starting ");
+			put(c, file);
+			put(c, ": waiting for the go-ahead under the app's seccomp filter (it must allow read): ");
 			puterr(c, c->child_errno);
 			fail(c, 125);
 		}
@@ -1122,6 +1245,7 @@ static int child(void *arg) {
 	c->upper = c->work = c->rootfd = -1;
 	c->msglen = 0;
 	c->child_errno = c->child_stage = 0;
+	c->unconfirmed = c->nown = 0;
 	for (int i = 0; i < MAX_SOURCES; i++)
 		c->sources[i] = -1;
 
@@ -1182,7 +1306,8 @@ static int child(void *arg) {
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	c->prog.p = a->prog;
 	c->prog.end = a->prog + a->prog_len;
-	if (c->prog.end - c->prog.p < 12 || memcmp(c->prog.p, "nook-prog-1\n", 12) != 0)
+	c->unconfirmed = a->speculative;
+	if (c->prog.end - c->prog.p < 12 || memcmp(c->prog.p, "nook-prog-2\n", 12) != 0)
 		bad_program(c);
 	c->prog.p += 12;
 	c->app = str(c);
@@ -1211,6 +1336,8 @@ static int child(void *arg) {
 	setpgid(0, 0);
 
 	run_setup(c);
+	if (a->speculative)
+		writeall(FD_STATUS, "ready\n", 6);
 	run_app(c);
 	return 125;
 }
@@ -1276,7 +1403,178 @@ void nook_spawn_release(void *mem) { munmap(mem, CHILD_MEM); }
 static struct nook_prestart prestarted;
 static int prestart_taken;
 
-__attribute__((constructor)) static void prestart(int argc, char **argv) {
+// ---- warm records (warm.go): the last program "nook run" ran with the
+// same arguments, which the prestarted init runs while Go starts.
+
+static char warm_path[4096];
+
+// set_warm_path names the warm record for arguments argv[1..argc) in
+// this user's cache directory (cacheDir in cmd/nook/run.go), in
+// warm_path. The name hashes the arguments before "--" (FNV-1a): the
+// app's own arguments change from one launch to the next far more often
+// than the profile.
+static void set_warm_path(int argc, char **argv) {
+	const char *base, *sub;
+	if (geteuid() == 0)
+		base = "/var/cache", sub = "/nook/";
+	else if ((base = getenv("XDG_CACHE_HOME")) && base[0] == '/')
+		sub = "/nook/";
+	else if ((base = getenv("HOME")) && base[0])
+		sub = "/.cache/nook/";
+	else
+		return;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		for (const char *p = argv[i];; p++) {
+			h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+			if (!*p)
+				break;
+		}
+	size_t bl = strlen(base), sl = strlen(sub);
+	if (bl + sl + 4 + 16 + 1 > sizeof warm_path)
+		return;
+	char *p = warm_path;
+	memcpy(p, base, bl);
+	memcpy(p + bl, sub, sl);
+	p += bl + sl;
+	memcpy(p, "run-", 4);
+	p += 4;
+	for (int i = 15; i >= 0; i--, h >>= 4)
+		p[i] = "0123456789abcdef"[h & 15];
+	p[16] = 0;
+}
+
+const char *nook_warm_path(void) { return warm_path[0] ? warm_path : NULL; }
+
+// trusted says whether fd is owned by the effective uid and writable by
+// no one else: only then may what it holds run in a sandbox.
+static int trusted(int fd) {
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_uid == geteuid() && !(st.st_mode & 022);
+}
+
+unsigned char *nook_read_warm(const char *path, size_t *len) {
+	char dirpath[4096];
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof dirpath)
+		return NULL;
+	memcpy(dirpath, path, slash - path);
+	dirpath[slash - path] = 0;
+	int dir = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return NULL;
+	int fd = trusted(dir) ? openat(dir, slash + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	close(dir);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	unsigned char *b = NULL;
+	if (!trusted(fd) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 12 || st.st_size > 64 << 20)
+		goto out;
+	if (!(b = malloc(st.st_size)))
+		goto out;
+	size_t n = 0;
+	while (n < (size_t)st.st_size) {
+		ssize_t r = read(fd, b + n, st.st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			free(b);
+			b = NULL;
+			goto out;
+		}
+		n += r;
+	}
+	*len = n;
+out:
+	close(fd);
+	return b;
+}
+
+// warm is a parsed warm record: "nook-warm-1\n", u32 root, uid, gid, then
+// the uid map, the gid map and the program as program strings.
+struct warm {
+	uint32_t root, uid, gid;
+	const char *uid_map, *gid_map;
+	const unsigned char *prog;
+	uint32_t uid_map_len, gid_map_len, prog_len;
+};
+
+static int warm_u32(struct reader *r, uint32_t *v) {
+	if (r->end - r->p < 4)
+		return 0;
+	*v = r->p[0] | r->p[1] << 8 | r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+	r->p += 4;
+	return 1;
+}
+
+static int warm_data(struct reader *r, const unsigned char **s, uint32_t *n) {
+	if (!warm_u32(r, n) || (size_t)(r->end - r->p) < (size_t)*n + 1 || r->p[*n] != 0)
+		return 0;
+	*s = r->p;
+	r->p += *n + 1;
+	return 1;
+}
+
+static int parse_warm(const unsigned char *b, size_t len, struct warm *w) {
+	struct reader r = {b, b + len};
+	if (len < 12 || memcmp(b, "nook-warm-1\n", 12) != 0)
+		return 0;
+	r.p += 12;
+	const unsigned char *um, *gm;
+	if (!warm_u32(&r, &w->root) || !warm_u32(&r, &w->uid) || !warm_u32(&r, &w->gid) ||
+	    !warm_data(&r, &um, &w->uid_map_len) || !warm_data(&r, &gm, &w->gid_map_len) ||
+	    !warm_data(&r, &w->prog, &w->prog_len) || r.p != r.end)
+		return 0;
+	w->uid_map = (const char *)um;
+	w->gid_map = (const char *)gm;
+	return w->root == (geteuid() == 0);
+}
+
+// write_proc writes s to /proc/PID/NAME, as writeIDMaps does.
+static int write_proc(int pid, const char *name, const char *s, size_t n) {
+	char b[NUMBERED], path[NUMBERED + 16];
+	const char *d = numbered("/proc/", pid, b);
+	size_t dl = strlen(d), nl = strlen(name);
+	memcpy(path, d, dl);
+	path[dl] = '/';
+	memcpy(path + dl + 1, name, nl + 1);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, s, n);
+	close(fd);
+	return w == (ssize_t)n ? 0 : -1;
+}
+
+// speculate hands the prestarted child pid (arguments in mem) the warm
+// record b: it writes the id maps, fills in the arguments and the sync
+// byte. It returns 0 if the child was left untouched (no usable record),
+// 1 if it now runs the record, -1 if it is half set up and must go.
+static int speculate(int pid, void *mem, int sync_fd, const unsigned char *b, size_t len) {
+	struct warm w;
+	if (!parse_warm(b, len, &w))
+		return 0;
+	if (!w.root && write_proc(pid, "setgroups", "deny", 4) < 0)
+		return 0; // nothing written yet: the launcher can still do it
+	if (write_proc(pid, "gid_map", w.gid_map, w.gid_map_len) < 0)
+		return w.root ? 0 : -1;
+	if (write_proc(pid, "uid_map", w.uid_map, w.uid_map_len) < 0)
+		return -1;
+	struct nook_spawn_args *a = nook_spawn_args_of(mem);
+	a->set_ids = 1;
+	a->drop_groups = w.root;
+	a->uid = w.uid;
+	a->gid = w.gid;
+	a->prog = w.prog;
+	a->prog_len = w.prog_len;
+	a->speculative = 1;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	char zero = 0;
+	return write(sync_fd, &zero, 1) == 1 ? 1 : -1;
+}
+
+static void prestart(int argc, char **argv) {
 	if (argc < 2 || strcmp(argv[1], "run") != 0)
 		return;
 	// A closed standard stream would be taken by the first descriptor
@@ -1288,6 +1586,7 @@ __attribute__((constructor)) static void prestart(int argc, char **argv) {
 	const char *off = getenv("NOOK_PRESTART");
 	if (off && strcmp(off, "0") == 0)
 		return; // for measuring what it saves (bench/launch.sh)
+	set_warm_path(argc, argv);
 	int status[2], go[2], sync[2];
 	if (pipe2(status, O_CLOEXEC) < 0)
 		return;
@@ -1311,11 +1610,25 @@ __attribute__((constructor)) static void prestart(int argc, char **argv) {
 	close(status[1]);
 	close(go[0]);
 	close(sync[0]);
-	if (pid < 0) {
-		close(status[0]);
-		close(go[1]);
-		close(sync[1]);
-		return; // the launcher starts init itself, and reports the error
+	if (pid < 0)
+		goto close_ends; // the launcher starts init itself, and reports the error
+	size_t len = 0;
+	unsigned char *warm = warm_path[0] ? nook_read_warm(warm_path, &len) : NULL;
+	if (warm) {
+		switch (speculate(pid, mem, sync[1], warm, len)) {
+		case 0:
+			free(warm);
+			warm = NULL;
+			break;
+		case -1:
+			// Half set up: it goes, and the launcher starts init itself.
+			kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			free(warm);
+			nook_spawn_release(mem);
+			goto close_ends;
+		}
 	}
 	prestarted = (struct nook_prestart){
 		.pid = pid,
@@ -1325,7 +1638,14 @@ __attribute__((constructor)) static void prestart(int argc, char **argv) {
 		.go_fd = go[1],
 		.sync_fd = sync[1],
 		.mem = mem,
+		.warm = warm,
+		.warm_len = len,
 	};
+	return;
+close_ends:
+	close(status[0]);
+	close(go[1]);
+	close(sync[1]);
 	return;
 close_go:
 	close(go[0]);
@@ -1334,6 +1654,29 @@ close_status:
 	close(status[0]);
 	close(status[1]);
 }
+
+// The constructor: glibc passes it the arguments, other libcs do not.
+#ifdef __GLIBC__
+__attribute__((constructor)) static void prestart_ctor(int argc, char **argv) { prestart(argc, argv); }
+#else
+__attribute__((constructor)) static void prestart_ctor(void) {
+	static char buf[16384];
+	static char *argv[256];
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	int argc = 0;
+	for (char *p = buf; p < buf + n && argc < 255; p += strlen(p) + 1)
+		argv[argc++] = p;
+	argv[argc] = NULL;
+	prestart(argc, argv);
+}
+#endif
 
 int nook_take_prestart(struct nook_prestart *out) {
 	if (prestarted.pid <= 0 || __atomic_exchange_n(&prestart_taken, 1, __ATOMIC_ACQ_REL))

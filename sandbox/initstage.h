@@ -24,6 +24,12 @@ struct nook_spawn_args {
 	uint32_t uid, gid;          // the app's ids inside (and outside)
 	const unsigned char *prog;  // the program (program.go), owned by the caller
 	size_t prog_len;
+	// speculative: the program is a warm record's (warm.go), which the
+	// launcher has not yet compared with the plan. Init runs the setup
+	// but waits for the launcher's confirmation, a byte on go, before
+	// anything that writes outside the sandbox's own tmpfs mounts and
+	// before the app; it reports "ready" once set up.
+	int speculative;
 };
 
 // nook_spawn starts the init stage: a child of the calling thread in new
@@ -53,10 +59,28 @@ struct nook_prestart {
 	unsigned long flags, unshare_flags; // its namespaces, as in nook_spawn_args
 	int status_fd, go_fd, sync_fd; // the launcher's ends, close-on-exec
 	void *mem;
+	// warm is the warm record the init stage runs speculatively (its
+	// arguments and id maps are set, the sync byte written), NULL when
+	// there was none: the launcher must compare it with its own before it
+	// confirms. It stays allocated for the process's life.
+	const unsigned char *warm;
+	size_t warm_len;
 };
 
 // nook_take_prestart hands out the prestarted init stage, once: it
 // returns 1 and fills out, or 0 when there is none (left).
 int nook_take_prestart(struct nook_prestart *out);
+
+// nook_warm_path is the file the constructor looked for a warm record in
+// (for "nook run": this user's cache directory, named after the
+// arguments), NULL when it had none to look in.
+const char *nook_warm_path(void);
+
+// nook_read_warm reads the warm record at path into a new buffer (the
+// caller frees it) and sets *len, or returns NULL. The record's
+// directory and the file itself must be owned by the effective uid and
+// writable by no one else, and the file must be a regular file: only then
+// may what it holds run in a sandbox.
+unsigned char *nook_read_warm(const char *path, size_t *len);
 
 #endif

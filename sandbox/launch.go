@@ -109,7 +109,7 @@ func Run(p *Plan, opts Options) (int, error) {
 	if err != nil {
 		return 125, &ExitError{125, err}
 	}
-	prog, err := compileProgram(p, opts.Filter)
+	prog, err := compileProgram(p, opts.Filter, opts.Cgroup != nil)
 	if err != nil {
 		return 125, &ExitError{125, fmt.Errorf("setting up sandbox for %s: %w", p.App, err)}
 	}

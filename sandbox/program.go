@@ -13,12 +13,12 @@ import (
 // The init stage (initstage.c) does not interpret the plan: the launcher
 // lowers it to a program of file-system operations, in the order init runs
 // them, and init executes it from its copy of the launcher's memory. The
-// program is "nook-prog-1\n", the app's name, the operations up to opEnd,
+// program is "nook-prog-2\n", the app's name, the operations up to opEnd,
 // then the app to start. Numbers are little-endian uint32; strings are a
 // uint32 length, the bytes and a NUL, so that C uses them in place.
 
 // programMagic starts every program and names the format's version.
-const programMagic = "nook-prog-1\n"
+const programMagic = "nook-prog-2\n"
 
 // Opcodes; initstage.c has the same list, with each one's arguments.
 const (
@@ -63,19 +63,27 @@ const maxMounts = 1024
 // appStart is what init needs to start the app, after the operations.
 type appStart struct {
 	cgroupNS bool // enter a new cgroup namespace once in the cgroup
-	args     []string
-	env      []string
-	cwd      string
-	filter   []byte // seccomp BPF; nil means none
+	// placed says the launcher puts init in a cgroup once it is set up:
+	// init then waits for the go-ahead before it makes the app's task,
+	// which the cgroup must hold from its first instruction. Otherwise
+	// init makes the task, locked down and filtered, and the task waits
+	// for the go-ahead just before exec.
+	placed bool
+	args   []string
+	env    []string
+	cwd    string
+	filter []byte // seccomp BPF; nil means none
 }
 
 // compileProgram lowers plan p, with seccomp program filter (nil: none),
-// to the init stage's program. It is pure.
-func compileProgram(p *Plan, filter []byte) ([]byte, error) {
+// to the init stage's program, for a sandbox the launcher puts in a
+// cgroup (placed) or not. It is pure.
+func compileProgram(p *Plan, filter []byte, placed bool) ([]byte, error) {
 	ops, app, err := lower(p, filter)
 	if err != nil {
 		return nil, err
 	}
+	app.placed = placed
 	return encodeProgram(p.App, ops, app)
 }
 
@@ -235,6 +243,7 @@ func encodeProgram(name string, ops []instr, app appStart) ([]byte, error) {
 		}
 	}
 	flag(app.cgroupNS)
+	flag(app.placed)
 	u32(uint32(len(app.args)))
 	for _, a := range app.args {
 		str(a)

@@ -175,7 +175,7 @@ func TestLower(t *testing.T) {
 // the app.
 func TestEncodeProgram(t *testing.T) {
 	got, err := encodeProgram("a", []instr{{opHostname, []any{"h"}}, {opFile, []any{"/f", []byte{0}}}, {opEnd, nil}},
-		appStart{cgroupNS: true, args: []string{"/x"}, env: nil, cwd: "/", filter: nil})
+		appStart{cgroupNS: true, placed: true, args: []string{"/x"}, env: nil, cwd: "/", filter: nil})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,8 @@ func TestEncodeProgram(t *testing.T) {
 	str("/f")
 	str("\x00") // data may hold NULs
 	u32(opEnd)
-	u32(1)
+	u32(1) // cgroupNS
+	u32(1) // placed
 	u32(1)
 	str("/x")
 	u32(0)

@@ -54,6 +54,10 @@ func parseReport(line []byte) (report, error) {
 	return report{}, bad
 }
 
+// readyLine is what an init stage running a warm record reports once it
+// has set up the sandbox (warm.go), before anything else.
+const readyLine = "ready\n"
+
 // forwarded are the signals init passes on to the app.
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 

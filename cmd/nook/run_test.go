@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nook-sandbox/nook/sandbox"
 	"github.com/nook-sandbox/nook/sandbox/sandboxtest"
 )
 
@@ -60,9 +61,25 @@ func (e *e2e) profile(name, extra string, command ...string) string {
 }
 
 func (e *e2e) command(args ...string) *exec.Cmd {
+	if len(args) > 0 && args[0] == "run" {
+		// Root's warm records live in /var/cache/nook, not in the
+		// scratch directory: this launch's goes with the test.
+		rec := e.warmRecord(args...)
+		e.t.Cleanup(func() { os.Remove(rec) })
+	}
 	cmd := exec.Command(e.nook, args...)
 	cmd.Env = e.env
 	return cmd
+}
+
+// warmRecord is the warm record nook run with args leaves for the next
+// launch (sandbox/warm.go).
+func (e *e2e) warmRecord(args ...string) string {
+	dir := filepath.Join(e.dir, "cache", "nook") // XDG_CACHE_HOME
+	if os.Geteuid() == 0 {
+		dir = "/var/cache/nook"
+	}
+	return filepath.Join(dir, sandbox.WarmRecordName(args))
 }
 
 // run runs nook and returns its exit code and stderr.

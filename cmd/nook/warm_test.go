@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// output runs nook and returns its exit code, stdout and stderr.
+func (e *e2e) outputs(args ...string) (int, string, string) {
+	e.t.Helper()
+	cmd := e.command(args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Run()
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// nook run keeps the program of its last launch with the same arguments
+// (a warm record) and runs its setup before Go has compiled the plan; the
+// app starts only if the launcher's own program is the same
+// (sandbox/warm.go).
+func TestRunWarmRecord(t *testing.T) {
+	e := newE2E(t)
+	p := e.profile("warm", "", "/bin/sh", "-c", "echo one")
+	rec := e.warmRecord("run", p)
+	if code, out, stderr := e.outputs("run", p); code != 0 || out != "one\n" {
+		t.Fatalf("first launch: exit %d, stdout %q, stderr %s", code, out, stderr)
+	}
+	first, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatalf("no warm record after the first launch (the constructor and WarmRecordName disagree?): %v", err)
+	}
+	st, err := os.Stat(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("warm record mode %v, want 0600: it holds the app's environment and files", st.Mode().Perm())
+	}
+
+	// The same launch again matches the record, which stays as it is.
+	time.Sleep(10 * time.Millisecond) // a rewrite would change the mtime
+	if code, out, stderr := e.outputs("run", p); code != 0 || out != "one\n" {
+		t.Fatalf("second launch: exit %d, stdout %q, stderr %s", code, out, stderr)
+	}
+	if st2, err := os.Stat(rec); err != nil || !st2.ModTime().Equal(st.ModTime()) {
+		t.Errorf("the matching record was rewritten (%v)", err)
+	}
+
+	// A record whose program differs from the plan's (here: another
+	// command, the same length) never starts its app: the profile's runs,
+	// and the record is replaced.
+	forged := bytes.Replace(first, []byte("echo one"), []byte("echo TWO"), 1)
+	if bytes.Equal(forged, first) {
+		t.Fatal("the record does not hold the command")
+	}
+	writeRecord(t, rec, forged)
+	if code, out, stderr := e.outputs("run", p); code != 0 || out != "one\n" {
+		t.Fatalf("launch with a forged record: exit %d, stdout %q (want the profile's app), stderr %s", code, out, stderr)
+	}
+	if now, _ := os.ReadFile(rec); !bytes.Equal(now, first) {
+		t.Errorf("the forged record was not replaced by the launch's own")
+	}
+}
+
+// Until the launcher has confirmed a warm record, the init stage running
+// it writes nothing outside the tmpfs mounts it made: here the stale
+// record's program would create a mount point in a host directory bound
+// read-write, which the new profile no longer asks for.
+func TestRunWarmRecordWritesNothingUnconfirmed(t *testing.T) {
+	e := newE2E(t)
+	data := filepath.Join(e.dir, "data")
+	if err := os.Mkdir(data, 0o777); err != nil { // the app's uid is not root's
+		t.Fatal(err)
+	}
+	chmod777(t, data)
+	mounts := func(extra bool) string {
+		m := "[[filesystem.mounts]]\nsource = " + quote(data) + "\ntarget = \"/data\"\nmode = \"rw\"\n"
+		if extra {
+			m += "[[filesystem.mounts]]\nsource = " + quote(filepath.Join(e.dir, "probe")) + "\ntarget = \"/data/made-by-setup\"\n"
+		}
+		return m
+	}
+	// The profile's [[filesystem.mounts]] come after the ones profile()
+	// writes, so both go in through extra, which ends up before
+	// [filesystem]: put them in a profile of their own.
+	write := func(extra bool, text string) string {
+		body := "name = \"stale\"\ncommand = [\"/bin/sh\", \"-c\", \"echo " + text + "\"]\n[filesystem]\nhome = \"ephemeral\"\n" + mounts(extra)
+		path := filepath.Join(e.dir, "stale.toml")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	p := write(true, "first")
+	if code, out, stderr := e.outputs("run", p); code != 0 || out != "first\n" {
+		t.Fatalf("first launch: exit %d, stdout %q, stderr %s", code, out, stderr)
+	}
+	made := filepath.Join(data, "made-by-setup")
+	if _, err := os.Stat(made); err != nil {
+		t.Fatalf("the first launch made no mount point in the host directory (the test needs it to): %v", err)
+	}
+	if err := os.Remove(made); err != nil {
+		t.Fatal(err)
+	}
+	// Same arguments, new profile: the record is stale.
+	write(false, "second")
+	for i := 0; i < 3; i++ {
+		if code, out, stderr := e.outputs("run", p); code != 0 || out != "second\n" {
+			t.Fatalf("launch after the profile changed: exit %d, stdout %q, stderr %s", code, out, stderr)
+		}
+		if _, err := os.Stat(made); err == nil {
+			t.Fatalf("the stale record's setup created %s on the host before the launcher confirmed it", made)
+		}
+		// Stale again for the next round.
+		write(true, "first")
+		if code, _, stderr := e.outputs("run", p); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		os.Remove(made)
+		write(false, "second")
+	}
+}
+
+// When the host changed under a matching record (the app's home was
+// removed, which the launcher makes again), the record's setup fails and
+// the launcher starts over: the launch succeeds.
+func TestRunWarmRecordRetries(t *testing.T) {
+	e := newE2E(t)
+	body := "name = \"retry\"\ncommand = [\"/bin/sh\", \"-c\", \"echo hi > ~/mark; cat ~/mark\"]\n[filesystem]\nhome = \"persistent\"\n"
+	p := filepath.Join(e.dir, "retry.toml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := e.outputs("run", p); code != 0 || out != "hi\n" {
+		t.Fatalf("first launch: exit %d, stdout %q, stderr %s", code, out, stderr)
+	}
+	pattern := filepath.Join(e.dir, "data", "nook", "homes", "retry", "mark") // XDG_DATA_HOME
+	if os.Geteuid() == 0 {
+		pattern = "/var/lib/nook/homes/*/retry/mark" // per uid
+	}
+	marks, _ := filepath.Glob(pattern)
+	if len(marks) != 1 {
+		t.Fatalf("the app's home is not where the test looks: %s matches %q", pattern, marks)
+	}
+	home := filepath.Dir(marks[0])
+	if err := os.RemoveAll(home); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	if code, out, stderr := e.outputs("run", p); code != 0 || out != "hi\n" || strings.Contains(stderr, "error") {
+		t.Fatalf("launch after the home was removed: exit %d, stdout %q, stderr %s", code, out, stderr)
+	}
+}
+
+func writeRecord(t *testing.T, path string, b []byte) {
+	t.Helper()
+	tmp := path + ".test"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func quote(s string) string { return strconv.Quote(s) }
+
+func chmod777(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Chmod(path, 0o777); err != nil { // past the umask
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,140 @@
+package sandbox
+
+// #include <stdlib.h>
+// #include "initstage.h"
+import "C"
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"unsafe"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// A warm record is the last program "nook run" ran with the same
+// arguments, with the identity and id maps it ran under. nook run's
+// constructor (initstage.c, prestart) reads it before the Go runtime
+// starts, writes the id maps and lets the prestarted init stage run the
+// program's setup while Go starts, compiles the plan and compiles the
+// same program again. The launcher then compares the two records byte
+// for byte: only if they are equal does it confirm, and init waits for
+// that before it starts the app and before it writes anywhere but the
+// tmpfs mounts it made itself. A record that differs is discarded with
+// the init stage that ran it, and the launcher starts a new one.
+//
+// The record holds what the program holds (the app's environment, the
+// files staged in the sandbox, an Xauthority cookie among them), so it
+// lives in the user's cache directory, which must be the user's alone
+// (the constructor checks the directory and the file as the seccomp cache
+// does), in a file only the user can read.
+
+// warmMagic starts every warm record and names the format's version.
+const warmMagic = "nook-warm-1\n"
+
+// warmRecord encodes the record of program prog run as spec s says, by a
+// launcher running as root or not: "nook-warm-1\n", root, uid and gid as
+// uint32s, then the uid map, the gid map (as writeIDMaps writes them) and
+// the program, each a program string (program.go).
+func warmRecord(s *specs.Spec, root bool, prog []byte) []byte {
+	b := make([]byte, 0, len(warmMagic)+12+len(prog)+128)
+	b = append(b, warmMagic...)
+	r := uint32(0)
+	if root {
+		r = 1
+	}
+	b = binary.LittleEndian.AppendUint32(b, r)
+	b = binary.LittleEndian.AppendUint32(b, s.Process.User.UID)
+	b = binary.LittleEndian.AppendUint32(b, s.Process.User.GID)
+	data := func(d []byte) {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(d)))
+		b = append(b, d...)
+		b = append(b, 0)
+	}
+	data(idMapText(s.Linux.UIDMappings))
+	data(idMapText(s.Linux.GIDMappings))
+	data(prog)
+	return b
+}
+
+// WarmRecordName is the name of the warm record of a launch with nook's
+// arguments args (os.Args[1:], "run" first), in the user's cache
+// directory: "run-" and an FNV-1a hash of the arguments before "--", each
+// with its NUL, as nook run's constructor computes it (initstage.c,
+// set_warm_path). The app's own arguments are left out: they change from
+// one launch to the next far more often than the profile.
+func WarmRecordName(args []string) string {
+	h := uint64(0xcbf29ce484222325)
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		for i := 0; i <= len(a); i++ {
+			var c byte // the NUL after the argument
+			if i < len(a) {
+				c = a[i]
+			}
+			h = (h ^ uint64(c)) * 0x100000001b3
+		}
+	}
+	return fmt.Sprintf("run-%016x", h)
+}
+
+// readWarm reads the warm record at path as the constructor does
+// (nook_read_warm): nil if it is missing or not trusted.
+func readWarm(path string) []byte {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var n C.size_t
+	b := C.nook_read_warm(cpath, &n)
+	if b == nil {
+		return nil
+	}
+	defer C.free(unsafe.Pointer(b))
+	return C.GoBytes(unsafe.Pointer(b), C.int(n))
+}
+
+// warmPath is the file nook run's constructor looked for a warm record
+// in, "" when there is none to write (not nook run, no cache directory).
+func warmPath() string {
+	p := C.nook_warm_path()
+	if p == nil {
+		return ""
+	}
+	return C.GoString(p)
+}
+
+// prestartedWarm is the record the prestarted init stage runs, nil if none.
+func prestartedWarm(pre *C.struct_nook_prestart) []byte {
+	if pre.warm == nil {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(pre.warm)), int(pre.warm_len))
+}
+
+// writeWarm stores record rec at path for the next launch: in a new file
+// (mode 0600) renamed into place, so that a reader never sees half of
+// one. It creates the directory (0700) if it is missing; the record is
+// an optimisation, so errors are dropped.
+func writeWarm(path string, rec []byte) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".run-*")
+	if os.IsNotExist(err) && os.MkdirAll(dir, 0o700) == nil {
+		f, err = os.CreateTemp(dir, ".run-*")
+	}
+	if err != nil {
+		return
+	}
+	_, err = f.Write(rec)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+}
