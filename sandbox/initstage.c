@@ -8,9 +8,11 @@
 // bubblewrap's does (bench/launch.sh).
 //
 // Rules for this file, since the child is a copy of one thread of a
-// multi-threaded Go process: it calls only system calls and functions
-// that are safe after fork in such a process (no malloc, no stdio, no
-// locks), never returns into Go, and leaves with _exit.
+// multi-threaded Go process, or shares its memory: it makes its system
+// calls itself, with an errno of its own (rawsys.h), calls only libc
+// functions that touch no shared state (string functions; no malloc, no
+// stdio, no locks), never returns into Go, and leaves with _exit. The
+// launcher's side (nook_spawn, the prestart constructor) is in spawn.c.
 
 #define _GNU_SOURCE
 #include "initstage.h"
@@ -24,7 +26,6 @@
 #include <net/if.h>
 #include <sched.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "rawsys.h" // last: the child's own system calls and errno
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
@@ -1129,11 +1132,14 @@ static void __attribute__((noreturn)) run_app(struct stage *c) {
 		_exit(127);
 	}
 	if (pid < 0) {
+		// vfork is libc's (it must not return through a stack frame the
+		// app's task has used), and libc's errno is not init's
+		// (rawsys.h): the usual reason stands in for it.
 		c->msglen = 0;
 		put(c, "starting ");
 		put(c, file);
 		put(c, ": ");
-		puterr(c, errno);
+		puterr(c, EAGAIN);
 		fail(c, 126);
 	}
 	if (c->child_stage) {
@@ -1236,7 +1242,7 @@ static int main_loop(struct stage *c, pid_t app_pid, int sfd) {
 
 // ---- the child's start
 
-static int child(void *arg) {
+int nook_init_main(void *arg) {
 	const volatile struct nook_spawn_args *a = arg;
 	struct stage st, *c = &st;
 	c->app = "app";
@@ -1342,345 +1348,3 @@ static int child(void *arg) {
 	return 125;
 }
 
-// The child's memory: a guard page, its stack, and a copy of its
-// arguments at the top, which the launcher's Go code may not move.
-#define CHILD_MEM (1 << 20)
-#define GUARD 4096
-
-int nook_spawn(const struct nook_spawn_args *a, void **mem) {
-	char *m = mmap(NULL, CHILD_MEM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-	if (m == MAP_FAILED)
-		return -errno;
-	if (mprotect(m, GUARD, PROT_NONE) < 0) {
-		int e = errno;
-		munmap(m, CHILD_MEM);
-		return -e;
-	}
-	struct nook_spawn_args *copy = nook_spawn_args_of(m);
-	*copy = *a;
-	char *top = (char *)((uintptr_t)copy & ~(uintptr_t)63);
-
-	// With share_memory the child shares the launcher's memory
-	// (CLONE_VM), like vfork but running beside it: no page tables to
-	// copy, no copy-on-write faults in either process afterwards, which
-	// cost each launch about a millisecond on a 2-core VM. But the
-	// memory's dumpability is then init's, which lockdown clears: the
-	// launcher's own /proc files become root's, and an unprivileged
-	// launcher can write no more id maps. So only a launcher that starts
-	// one sandbox (nook run) shares its memory.
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int pid = clone(child, top, (a->share_memory ? CLONE_VM : 0) | a->flags | SIGCHLD, copy);
-	int e = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (pid < 0) {
-		munmap(m, CHILD_MEM);
-		return -e;
-	}
-	*mem = m;
-	return pid;
-}
-
-struct nook_spawn_args *nook_spawn_args_of(void *mem) {
-	return (struct nook_spawn_args *)((char *)mem + CHILD_MEM - sizeof(struct nook_spawn_args));
-}
-
-void nook_spawn_release(void *mem) { munmap(mem, CHILD_MEM); }
-
-// ---- prestart: for "nook run", the init stage is started before the Go
-// runtime, so that the kernel makes its namespaces (a network namespace
-// alone takes most of a millisecond) on another CPU while the launcher's
-// Go runtime and packages start.
-
-// The namespaces of a prestarted init stage: user and PID at clone (a
-// child sharing its parent's memory cannot unshare a user namespace, and
-// init must be PID 1), the rest unshared by the child. The cgroup
-// namespace comes later (once init is in its cgroup).
-#define PRESTART_CLONE (CLONE_NEWUSER | CLONE_NEWPID)
-#define PRESTART_UNSHARE (CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)
-
-static struct nook_prestart prestarted;
-static int prestart_taken;
-
-// ---- warm records (warm.go): the last program "nook run" ran with the
-// same arguments, which the prestarted init runs while Go starts.
-
-static char warm_path[4096];
-
-// set_warm_path names the warm record for arguments argv[1..argc) in
-// this user's cache directory (cacheDir in cmd/nook/run.go), in
-// warm_path. The name hashes the arguments before "--" (FNV-1a): the
-// app's own arguments change from one launch to the next far more often
-// than the profile.
-static void set_warm_path(int argc, char **argv) {
-	const char *base, *sub;
-	if (geteuid() == 0)
-		base = "/var/cache", sub = "/nook/";
-	else if ((base = getenv("XDG_CACHE_HOME")) && base[0] == '/')
-		sub = "/nook/";
-	else if ((base = getenv("HOME")) && base[0])
-		sub = "/.cache/nook/";
-	else
-		return;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-		for (const char *p = argv[i];; p++) {
-			h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
-			if (!*p)
-				break;
-		}
-	size_t bl = strlen(base), sl = strlen(sub);
-	if (bl + sl + 4 + 16 + 1 > sizeof warm_path)
-		return;
-	char *p = warm_path;
-	memcpy(p, base, bl);
-	memcpy(p + bl, sub, sl);
-	p += bl + sl;
-	memcpy(p, "run-", 4);
-	p += 4;
-	for (int i = 15; i >= 0; i--, h >>= 4)
-		p[i] = "0123456789abcdef"[h & 15];
-	p[16] = 0;
-}
-
-const char *nook_warm_path(void) { return warm_path[0] ? warm_path : NULL; }
-
-// trusted says whether fd is owned by the effective uid and writable by
-// no one else: only then may what it holds run in a sandbox.
-static int trusted(int fd) {
-	struct stat st;
-	return fstat(fd, &st) == 0 && st.st_uid == geteuid() && !(st.st_mode & 022);
-}
-
-unsigned char *nook_read_warm(const char *path, size_t *len) {
-	char dirpath[4096];
-	const char *slash = strrchr(path, '/');
-	if (!slash || slash == path || (size_t)(slash - path) >= sizeof dirpath)
-		return NULL;
-	memcpy(dirpath, path, slash - path);
-	dirpath[slash - path] = 0;
-	int dir = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0)
-		return NULL;
-	int fd = trusted(dir) ? openat(dir, slash + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-	close(dir);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	unsigned char *b = NULL;
-	if (!trusted(fd) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 12 || st.st_size > 64 << 20)
-		goto out;
-	if (!(b = malloc(st.st_size)))
-		goto out;
-	size_t n = 0;
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, b + n, st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			free(b);
-			b = NULL;
-			goto out;
-		}
-		n += r;
-	}
-	*len = n;
-out:
-	close(fd);
-	return b;
-}
-
-// warm is a parsed warm record: "nook-warm-1\n", u32 root, uid, gid, then
-// the uid map, the gid map and the program as program strings.
-struct warm {
-	uint32_t root, uid, gid;
-	const char *uid_map, *gid_map;
-	const unsigned char *prog;
-	uint32_t uid_map_len, gid_map_len, prog_len;
-};
-
-static int warm_u32(struct reader *r, uint32_t *v) {
-	if (r->end - r->p < 4)
-		return 0;
-	*v = r->p[0] | r->p[1] << 8 | r->p[2] << 16 | (uint32_t)r->p[3] << 24;
-	r->p += 4;
-	return 1;
-}
-
-static int warm_data(struct reader *r, const unsigned char **s, uint32_t *n) {
-	if (!warm_u32(r, n) || (size_t)(r->end - r->p) < (size_t)*n + 1 || r->p[*n] != 0)
-		return 0;
-	*s = r->p;
-	r->p += *n + 1;
-	return 1;
-}
-
-static int parse_warm(const unsigned char *b, size_t len, struct warm *w) {
-	struct reader r = {b, b + len};
-	if (len < 12 || memcmp(b, "nook-warm-1\n", 12) != 0)
-		return 0;
-	r.p += 12;
-	const unsigned char *um, *gm;
-	if (!warm_u32(&r, &w->root) || !warm_u32(&r, &w->uid) || !warm_u32(&r, &w->gid) ||
-	    !warm_data(&r, &um, &w->uid_map_len) || !warm_data(&r, &gm, &w->gid_map_len) ||
-	    !warm_data(&r, &w->prog, &w->prog_len) || r.p != r.end)
-		return 0;
-	w->uid_map = (const char *)um;
-	w->gid_map = (const char *)gm;
-	return w->root == (geteuid() == 0);
-}
-
-// write_proc writes s to /proc/PID/NAME, as writeIDMaps does.
-static int write_proc(int pid, const char *name, const char *s, size_t n) {
-	char b[NUMBERED], path[NUMBERED + 16];
-	const char *d = numbered("/proc/", pid, b);
-	size_t dl = strlen(d), nl = strlen(name);
-	memcpy(path, d, dl);
-	path[dl] = '/';
-	memcpy(path + dl + 1, name, nl + 1);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t w = write(fd, s, n);
-	close(fd);
-	return w == (ssize_t)n ? 0 : -1;
-}
-
-// speculate hands the prestarted child pid (arguments in mem) the warm
-// record b: it writes the id maps, fills in the arguments and the sync
-// byte. It returns 0 if the child was left untouched (no usable record),
-// 1 if it now runs the record, -1 if it is half set up and must go.
-static int speculate(int pid, void *mem, int sync_fd, const unsigned char *b, size_t len) {
-	struct warm w;
-	if (!parse_warm(b, len, &w))
-		return 0;
-	if (!w.root && write_proc(pid, "setgroups", "deny", 4) < 0)
-		return 0; // nothing written yet: the launcher can still do it
-	if (write_proc(pid, "gid_map", w.gid_map, w.gid_map_len) < 0)
-		return w.root ? 0 : -1;
-	if (write_proc(pid, "uid_map", w.uid_map, w.uid_map_len) < 0)
-		return -1;
-	struct nook_spawn_args *a = nook_spawn_args_of(mem);
-	a->set_ids = 1;
-	a->drop_groups = w.root;
-	a->uid = w.uid;
-	a->gid = w.gid;
-	a->prog = w.prog;
-	a->prog_len = w.prog_len;
-	a->speculative = 1;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	char zero = 0;
-	return write(sync_fd, &zero, 1) == 1 ? 1 : -1;
-}
-
-static void prestart(int argc, char **argv) {
-	if (argc < 2 || strcmp(argv[1], "run") != 0)
-		return;
-	// A closed standard stream would be taken by the first descriptor
-	// opened (a pipe to init, say), and handed to the app as its stdin:
-	// /dev/null stands in for it, as for a set-uid program.
-	for (int fd = 0; fd < 3; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
-			return;
-	const char *off = getenv("NOOK_PRESTART");
-	if (off && strcmp(off, "0") == 0)
-		return; // for measuring what it saves (bench/launch.sh)
-	set_warm_path(argc, argv);
-	int status[2], go[2], sync[2];
-	if (pipe2(status, O_CLOEXEC) < 0)
-		return;
-	if (pipe2(go, O_CLOEXEC) < 0)
-		goto close_status;
-	if (pipe2(sync, O_CLOEXEC) < 0)
-		goto close_go;
-	struct nook_spawn_args a;
-	memset(&a, 0, sizeof a);
-	a.flags = PRESTART_CLONE;
-	a.share_memory = 1;
-	a.unshare_flags = PRESTART_UNSHARE;
-	a.stdio[0] = 0;
-	a.stdio[1] = 1;
-	a.stdio[2] = 2;
-	a.status_fd = status[1];
-	a.go_fd = go[0];
-	a.sync_fd = sync[0];
-	void *mem;
-	int pid = nook_spawn(&a, &mem);
-	close(status[1]);
-	close(go[0]);
-	close(sync[0]);
-	if (pid < 0)
-		goto close_ends; // the launcher starts init itself, and reports the error
-	size_t len = 0;
-	unsigned char *warm = warm_path[0] ? nook_read_warm(warm_path, &len) : NULL;
-	if (warm) {
-		switch (speculate(pid, mem, sync[1], warm, len)) {
-		case 0:
-			free(warm);
-			warm = NULL;
-			break;
-		case -1:
-			// Half set up: it goes, and the launcher starts init itself.
-			kill(pid, SIGKILL);
-			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-				;
-			free(warm);
-			nook_spawn_release(mem);
-			goto close_ends;
-		}
-	}
-	prestarted = (struct nook_prestart){
-		.pid = pid,
-		.flags = PRESTART_CLONE,
-		.unshare_flags = PRESTART_UNSHARE,
-		.status_fd = status[0],
-		.go_fd = go[1],
-		.sync_fd = sync[1],
-		.mem = mem,
-		.warm = warm,
-		.warm_len = len,
-	};
-	return;
-close_ends:
-	close(status[0]);
-	close(go[1]);
-	close(sync[1]);
-	return;
-close_go:
-	close(go[0]);
-	close(go[1]);
-close_status:
-	close(status[0]);
-	close(status[1]);
-}
-
-// The constructor: glibc passes it the arguments, other libcs do not.
-#ifdef __GLIBC__
-__attribute__((constructor)) static void prestart_ctor(int argc, char **argv) { prestart(argc, argv); }
-#else
-__attribute__((constructor)) static void prestart_ctor(void) {
-	static char buf[16384];
-	static char *argv[256];
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
-	int argc = 0;
-	for (char *p = buf; p < buf + n && argc < 255; p += strlen(p) + 1)
-		argv[argc++] = p;
-	argv[argc] = NULL;
-	prestart(argc, argv);
-}
-#endif
-
-int nook_take_prestart(struct nook_prestart *out) {
-	if (prestarted.pid <= 0 || __atomic_exchange_n(&prestart_taken, 1, __ATOMIC_ACQ_REL))
-		return 0;
-	*out = prestarted;
-	return 1;
-}

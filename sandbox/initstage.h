@@ -43,6 +43,10 @@ struct nook_spawn_args {
 // its descriptors (the child has its own copies of the descriptors).
 int nook_spawn(const struct nook_spawn_args *args, void **mem);
 
+// nook_init_main is the child's code (initstage.c), run on the stack
+// nook_spawn made with arg, its copy of the arguments; it never returns.
+int nook_init_main(void *arg);
+
 // nook_spawn_args_of is the child's copy of its arguments in mem.
 struct nook_spawn_args *nook_spawn_args_of(void *mem);
 
