@@ -57,11 +57,10 @@ const atClone = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
 // caller owns the returned pipes, must reap pid, and then calls release.
 //
 // When the prestarted init already runs a warm record equal to this
-// launch's, startInit confirms it and waits until it is set up; if its
-// setup failed (the host changed since it started), it starts another
-// init stage, which runs prog from the start and reports what fails. When
-// the record differs or there was none, it stores this launch's for the
-// next.
+// launch's, startInit returns it with speculative set: the caller must
+// then confirm it with ready, which says whether its setup worked, before
+// it sends the go-ahead. When the record differs or there was none, it
+// stores this launch's for the next.
 func startInit(flags uintptr, s *specs.Spec, prog []byte, stdio [3]*os.File) (*spawn, error) {
 	root := os.Geteuid() == 0
 	sp, warm := takePrestart(flags, stdio)
@@ -69,11 +68,7 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, stdio [3]*os.File) (*s
 		rec := warmRecord(s, root, prog)
 		if bytes.Equal(rec, warm) {
 			sp.speculative = true
-			if ready(sp) {
-				return sp, nil
-			}
-			sp.discard()
-			sp = nil
+			return sp, nil
 		} else {
 			// Another program runs in it: it goes, and this launch's
 			// record replaces the stale one.
@@ -121,8 +116,11 @@ func setArgs(a *C.struct_nook_spawn_args, s *specs.Spec, prog unsafe.Pointer, n 
 	a.prog_len = C.size_t(n)
 }
 
-// ready confirms the warm record speculative init sp runs and waits for
-// its first report: true if it is "ready", false if setting up failed.
+// ready confirms the warm record init sp runs, which startInit found
+// equal to the launch's, and waits for init's first report: true if it
+// is "ready", false if setting up failed (init has then exited). Until
+// the confirmation, init is alive (it waits for it even to report an
+// error), so Started can look at it.
 func ready(sp *spawn) bool {
 	if _, err := sp.goW.Write([]byte{'c'}); err != nil {
 		return false

@@ -168,8 +168,13 @@ static void writeall(int fd, const char *b, size_t n) {
 	}
 }
 
-// fail sends "error CODE QUOTED" (msg, Go-quoted) and exits with code.
+static void confirm(struct stage *c);
+
+// fail sends "error CODE QUOTED" (msg, Go-quoted) and exits with code. A
+// speculating init first waits for the launcher's verdict on its program:
+// the error of a program the launcher discards is no one's.
 static void __attribute__((noreturn)) fail(struct stage *c, int code) {
+	confirm(c);
 	char *line = c->line;
 	size_t n = 0;
 	const char *hex = "0123456789abcdef";
@@ -313,15 +318,18 @@ static void own_mount(struct stage *c, const char *path, int in_root) {
 // before_write is called before init creates something in directory dir:
 // outside init's own tmpfs mounts (a bind of a host directory, an image's
 // upper dir), a speculating init first waits for the confirmation.
-static void before_write(struct stage *c, int dir) {
-	if (!c->unconfirmed)
-		return;
+static int own_dir(struct stage *c, int dir) {
 	struct stat st;
 	if (fstat(dir, &st) == 0)
 		for (int i = 0; i < c->nown; i++)
 			if (c->own[i] == st.st_dev)
-				return;
-	confirm(c);
+				return 1;
+	return 0;
+}
+
+static void before_write(struct stage *c, int dir) {
+	if (c->unconfirmed && !own_dir(c, dir))
+		confirm(c);
 }
 
 // open_parent opens the directory that holds path in the new root,
@@ -376,15 +384,16 @@ static int mountpoint(struct stage *c, const char *path, int dir) {
 	if (p < 0)
 		return -1;
 	int fd;
-	if (*base != 0 && c->unconfirmed) {
-		// Speculating: only what is missing waits to be created.
+	if (*base != 0 && c->unconfirmed && !own_dir(c, p)) {
+		// Speculating outside init's own tmpfs mounts: only what is
+		// missing waits to be created.
 		if ((fd = resolve(c, path, O_PATH, 0)) >= 0 || errno != ENOENT) {
 			int e = errno;
 			close(p);
 			errno = e;
 			return fd;
 		}
-		before_write(c, p);
+		confirm(c);
 	}
 	if (*base == 0)
 		fd = resolve(c, path, O_PATH, 0);

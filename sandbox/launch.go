@@ -49,7 +49,9 @@ type Options struct {
 	Stdio Stdio
 	// Started, when not nil, is called once the init stage exists, before
 	// the app starts, on the goroutine that called Run. Run goes on when it
-	// returns.
+	// returns. It is called a second time, with another init stage, when
+	// Run had to start over (a prestarted init's warm record failed to set
+	// up: see launch).
 	Started func(Instance)
 	// Cgroup, when not nil, puts the sandbox in a new control group with
 	// limits before the app starts; Run destroys the group when the
@@ -144,9 +146,12 @@ func Run(p *Plan, opts Options) (int, error) {
 		}()
 	}()
 
-	sp, err := startInit(flags, &p.Spec, prog, stdio)
+	sp, group, err := launch(p, opts, flags, prog, stdio)
 	if err != nil {
-		return 125, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, err)}
+		return 125, err
+	}
+	if group != nil {
+		defer group.Destroy()
 	}
 	lingers := false // init is left to end with the launcher (below)
 	defer func() {
@@ -160,21 +165,6 @@ func Run(p *Plan, opts Options) (int, error) {
 	// goroutine that does, or (nook run's prestarted init) to the kernel
 	// when nook exits.
 	wait := sp.reap
-	var group cgroup.Group
-	if c := opts.Cgroup; c != nil {
-		group, err = c.Manager.Create(cgroup.Spec{App: p.App, Instance: c.Instance, PID: pid, Limits: c.Limits})
-		if err != nil {
-			unix.Kill(pid, unix.SIGKILL)
-			wait()
-			return 125, &ExitError{125, err}
-		}
-		defer group.Destroy()
-	}
-	// Init builds the sandbox meanwhile and then waits for the go-ahead,
-	// so it is still there for Started to look at.
-	if opts.Started != nil {
-		opts.Started(Instance{InitPID: pid, Cgroup: group})
-	}
 	<-notified
 	sp.goW.Write([]byte{0})
 	if group == nil && !sp.shared {
@@ -254,6 +244,40 @@ func Run(p *Plan, opts Options) (int, error) {
 		return code, nil
 	}
 	return code, nil
+}
+
+// launch starts the init stage, puts it in its cgroup and calls
+// opts.Started. Init builds the sandbox meanwhile and then waits for the
+// go-ahead, so it is still there for Started to look at. When a prestarted
+// init ran a warm record whose setup failed (warm.go: the host changed
+// since the record was written), launch does it all once more, with an
+// init that runs prog from the start: Started is then called again, with
+// the new init. Errors are *ExitErrors.
+func launch(p *Plan, opts Options, flags uintptr, prog []byte, stdio [3]*os.File) (*spawn, cgroup.Group, error) {
+	for {
+		sp, err := startInit(flags, &p.Spec, prog, stdio)
+		if err != nil {
+			return nil, nil, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, err)}
+		}
+		var group cgroup.Group
+		if c := opts.Cgroup; c != nil {
+			group, err = c.Manager.Create(cgroup.Spec{App: p.App, Instance: c.Instance, PID: sp.pid, Limits: c.Limits})
+			if err != nil {
+				sp.kill()
+				return nil, nil, &ExitError{125, err}
+			}
+		}
+		if opts.Started != nil {
+			opts.Started(Instance{InitPID: sp.pid, Cgroup: group})
+		}
+		if !sp.speculative || ready(sp) {
+			return sp, group, nil
+		}
+		sp.discard()
+		if group != nil {
+			group.Destroy()
+		}
+	}
 }
 
 // cloneFlags turns the spec's namespaces into clone flags, and checks the

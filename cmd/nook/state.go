@@ -40,8 +40,9 @@ func liveRecords() ([]*state.Record, error) {
 
 // tracker keeps the state record of the sandbox nook run starts.
 type tracker struct {
-	store *state.Store
-	rec   state.Record
+	store   *state.Store
+	rec     state.Record
+	created bool
 }
 
 // track prepares the record of pl. A store that cannot be opened costs a
@@ -69,9 +70,15 @@ func (t *tracker) limits(cg *sandbox.Cgroup) {
 }
 
 // started writes the record once init exists; it is sandbox.Options.Started.
+// Run calls it again when it had to start another init stage: the record
+// is then written anew.
 func (t *tracker) started(in sandbox.Instance) {
 	if t.store == nil {
 		return
+	}
+	if t.created {
+		t.done()
+		t.created = false
 	}
 	var err error
 	if t.rec.Launcher, err = state.Self(); err == nil {
@@ -84,6 +91,7 @@ func (t *tracker) started(in sandbox.Instance) {
 	if err == nil {
 		t.rec.Started = time.Now().UTC()
 		err = t.store.Create(&t.rec)
+		t.created = err == nil
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nook: warning: recording %s: %v; nook ps will not list it\n", t.rec.App, err)
