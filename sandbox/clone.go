@@ -27,8 +27,13 @@ type spawn struct {
 	// for nook run, the launcher's one sandbox.
 	shared bool
 	// speculative says init runs a warm record's program (warm.go) that
-	// startInit has confirmed: it reports "ready" once set up.
+	// matches the launch's, verdict is the byte that says so ('c', or
+	// 'a' when only the app section differs): see ready.
 	speculative bool
+	verdict     byte
+	// record is the warm record to store for the next launch, nil when
+	// the one init ran is this launch's (see Run).
+	record []byte
 	// prog and mem are memory the init stage uses (it shares the
 	// launcher's): release frees them once init has been reaped.
 	prog, mem unsafe.Pointer
@@ -56,30 +61,44 @@ const atClone = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
 // runs (the kernel kills the sandbox when that thread ends). On success the
 // caller owns the returned pipes, must reap pid, and then calls release.
 //
-// When the prestarted init already runs a warm record equal to this
-// launch's, startInit returns it with speculative set: the caller must
-// then confirm it with ready, which says whether its setup worked, before
-// it sends the go-ahead. When the record differs or there was none, it
-// stores this launch's for the next.
-func startInit(flags uintptr, s *specs.Spec, prog []byte, stdio [3]*os.File) (*spawn, error) {
+// When the prestarted init already runs a warm record that matches this
+// launch's program prog (all of it, or all but the app section, which
+// starts at appAt), startInit returns it with speculative set: the caller
+// must then confirm it with ready, which says whether its setup worked,
+// before it sends the go-ahead. When the record differs or there was
+// none, sp.record is this launch's, for the caller to store (writeWarm)
+// once the app runs.
+func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*os.File) (*spawn, error) {
 	root := os.Geteuid() == 0
 	sp, warm := takePrestart(flags, stdio)
+	var rec []byte
+	if sp != nil {
+		rec = warmRecord(s, root, prog)
+	}
 	if sp != nil && warm != nil {
-		rec := warmRecord(s, root, prog)
-		if bytes.Equal(rec, warm) {
-			sp.speculative = true
+		// The program is the record's end: the app section starts at
+		// the same distance from it.
+		at := len(rec) - len(prog) + appAt
+		switch {
+		case bytes.Equal(rec, warm):
+			sp.speculative, sp.verdict = true, 'c'
 			return sp, nil
-		} else {
-			// Another program runs in it: it goes, and this launch's
-			// record replaces the stale one.
-			sp.discard()
-			sp = nil
-			writeWarm(warmPath(), rec)
+		case len(warm) >= at && bytes.Equal(rec[:at], warm[:at]):
+			// Only the app's arguments, environment, working directory
+			// or filter changed: init takes this launch's app section
+			// (ready tells it to) and keeps its setup.
+			app := C.CBytes(prog[appAt:])
+			a := C.nook_spawn_args_of(sp.mem)
+			a.app = (*C.uchar)(app)
+			a.app_len = C.size_t(len(prog) - appAt)
+			sp.prog = app
+			sp.speculative, sp.verdict, sp.record = true, 'a', rec
+			return sp, nil
 		}
-	} else if sp != nil {
-		if path := warmPath(); path != "" {
-			defer writeWarm(path, warmRecord(s, root, prog))
-		}
+		// Another program runs in it: it goes, and this launch's record
+		// replaces the stale one.
+		sp.discard()
+		sp = nil
 	}
 	cprog := C.CBytes(prog)
 	if sp != nil {
@@ -93,6 +112,9 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, stdio [3]*os.File) (*s
 		}
 	}
 	sp.prog = cprog
+	if warmPath() != "" {
+		sp.record = rec
+	}
 	if err := writeIDMaps(sp.pid, s, root); err != nil {
 		sp.kill()
 		return nil, err
@@ -122,7 +144,7 @@ func setArgs(a *C.struct_nook_spawn_args, s *specs.Spec, prog unsafe.Pointer, n 
 // the confirmation, init is alive (it waits for it even to report an
 // error), so Started can look at it.
 func ready(sp *spawn) bool {
-	if _, err := sp.goW.Write([]byte{'c'}); err != nil {
+	if _, err := sp.goW.Write([]byte{sp.verdict}); err != nil {
 		return false
 	}
 	// Init writes nothing else until the go-ahead: the line is all there

@@ -99,6 +99,10 @@ struct stage {
 	int unconfirmed;
 	dev_t own[32];
 	int nown;
+	// args are the launcher's arguments, newapp the app section the
+	// launcher's verdict 'a' hands over (take_app).
+	const volatile struct nook_spawn_args *args;
+	struct reader newapp;
 	char msg[8192]; // the error or report being written
 	size_t msglen;
 	char line[8192 * 4 + 64];
@@ -283,6 +287,16 @@ static const char *fdpath(int fd, char buf[NUMBERED]) { return numbered("/proc/s
 // confirm waits for the launcher's confirmation of a speculative program,
 // if it has not come yet. The launcher closes the go descriptor instead
 // when the program is not the plan's: init then exits without a report.
+//
+// The verdict is one byte: 'c', the program is the launcher's; or 'a',
+// all but the app section is (the app's arguments or environment
+// changed), and the launcher's own app section is in the arguments.
+static void take_app(struct stage *c) {
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	c->newapp.p = c->args->app;
+	c->newapp.end = c->args->app + c->args->app_len;
+}
+
 static void confirm(struct stage *c) {
 	if (!c->unconfirmed)
 		return;
@@ -294,6 +308,8 @@ static void confirm(struct stage *c) {
 	if (n != 1)
 		_exit(125);
 	c->unconfirmed = 0;
+	if (b == 'a')
+		take_app(c);
 }
 
 // own_mount records the tmpfs mounted on path (in the current root, or
@@ -961,15 +977,16 @@ static void lockdown(struct stage *c) {
 		die(c, "setting no_new_privs", NULL, errno);
 }
 
-enum { STAGE_CHDIR = 1, STAGE_SECCOMP, STAGE_GO, STAGE_EXEC };
+enum { STAGE_CHDIR = 1, STAGE_SECCOMP, STAGE_GO, STAGE_REDO, STAGE_EXEC };
 
 // await_go is how the app's task waits for the launcher's go-ahead just
-// before exec (when init is not placed in a cgroup first): the
-// confirmation of a speculative program, then the go-ahead. It returns 1
-// on the go-ahead, 0 when the launcher closed the descriptor instead, or
-// -errno (the app's seccomp filter may deny read(2)).
+// before exec (when init is not placed in a cgroup first): the verdict on
+// a speculative program, then the go-ahead. It returns 1 on the go-ahead,
+// 2 when the verdict hands over another app section (init must start the
+// app again from it), 0 when the launcher closed the descriptor instead,
+// or -errno (the app's seccomp filter may deny read(2)).
 static int await_go(struct stage *c) {
-	for (int want = c->unconfirmed ? 2 : 1; want > 0;) {
+	for (;;) {
 		char b;
 		ssize_t n = read(FD_GO, &b, 1);
 		if (n < 0 && errno == EINTR)
@@ -978,10 +995,14 @@ static int await_go(struct stage *c) {
 			return -errno;
 		if (n == 0)
 			return 0;
-		want--;
+		if (!c->unconfirmed)
+			return 1;
+		c->unconfirmed = 0;
+		if (b == 'a') {
+			take_app(c);
+			return 2;
+		}
 	}
-	c->unconfirmed = 0;
-	return 1;
 }
 
 static int regular(const char *path) {
@@ -1045,9 +1066,10 @@ static void __attribute__((noreturn)) start_failed(struct stage *c, const char *
 
 static int main_loop(struct stage *c, pid_t app_pid, int sfd);
 
-static void __attribute__((noreturn)) run_app(struct stage *c) {
-	uint32_t cgroupns = u32(c);
-	uint32_t placed = u32(c);
+// start_app starts the app of the app section c->prog is at and
+// supervises it. It returns only when the verdict on a speculative
+// program handed over another app section, which the caller starts then.
+static void start_app(struct stage *c, uint32_t placed, int sfd) {
 	uint32_t nargs = u32(c);
 	if (nargs == 0 || nargs > 1 << 20)
 		bad_program(c);
@@ -1072,40 +1094,7 @@ static void __attribute__((noreturn)) run_app(struct stage *c) {
 	if (c->prog.p != c->prog.end)
 		bad_program(c);
 
-	if (placed) {
-		confirm(c);
-		if (!proceed())
-			_exit(125); // the launcher could not place init in its cgroup; it says why
-	}
-	if (cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
-		int e = errno;
-		c->msglen = 0;
-		put(c, "entering a cgroup namespace for ");
-		put(c, c->app);
-		put(c, ": ");
-		puterr(c, e);
-		fail(c, 125);
-	}
-	lockdown(c);
-
 	const char *const file = look_path(c, argv[0], path);
-
-	// Signals stay blocked in init from clone on; they are read from a
-	// signalfd: the ones init forwards, and SIGCHLD.
-	sigset_t set;
-	sigemptyset(&set);
-	int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
-	for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
-		sigaddset(&set, fwd[i]);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (sfd < 0) {
-		c->msglen = 0;
-		put(c, "starting ");
-		put(c, file);
-		put(c, ": signalfd: ");
-		puterr(c, errno);
-		fail(c, 125);
-	}
 
 	struct sock_fprog fprog = {.len = filter_len / sizeof(struct sock_filter), .filter = (struct sock_filter *)filter};
 	pid_t pid = vfork();
@@ -1129,6 +1118,10 @@ static void __attribute__((noreturn)) run_app(struct stage *c) {
 		}
 		if (!placed) {
 			int r = await_go(c);
+			if (r == 2) {
+				c->child_stage = STAGE_REDO;
+				_exit(0);
+			}
 			if (r <= 0) {
 				c->child_errno = -r;
 				c->child_stage = STAGE_GO;
@@ -1155,6 +1148,9 @@ static void __attribute__((noreturn)) run_app(struct stage *c) {
 		int st;
 		waitpid(pid, &st, 0);
 		switch (c->child_stage) {
+		case STAGE_REDO:
+			c->child_stage = 0;
+			return;
 		case STAGE_CHDIR:
 			c->msglen = 0;
 			put(c, "starting ");
@@ -1198,6 +1194,50 @@ static void __attribute__((noreturn)) run_app(struct stage *c) {
 		fail(c, 126);
 	}
 	_exit(main_loop(c, pid, sfd));
+}
+
+static void __attribute__((noreturn)) run_app(struct stage *c) {
+	uint32_t cgroupns = u32(c);
+	uint32_t placed = u32(c);
+	if (placed) {
+		confirm(c);
+		if (!proceed())
+			_exit(125); // the launcher could not place init in its cgroup; it says why
+	}
+	if (cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
+		int e = errno;
+		c->msglen = 0;
+		put(c, "entering a cgroup namespace for ");
+		put(c, c->app);
+		put(c, ": ");
+		puterr(c, e);
+		fail(c, 125);
+	}
+	lockdown(c);
+
+	// Signals stay blocked in init from clone on; they are read from a
+	// signalfd: the ones init forwards, and SIGCHLD.
+	sigset_t set;
+	sigemptyset(&set);
+	int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
+	for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+		sigaddset(&set, fwd[i]);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		c->msglen = 0;
+		put(c, "starting the app of ");
+		put(c, c->app);
+		put(c, ": signalfd: ");
+		puterr(c, errno);
+		fail(c, 125);
+	}
+	for (;;) {
+		if (c->newapp.p) {
+			c->prog = c->newapp;
+			c->newapp.p = NULL;
+		}
+		start_app(c, placed, sfd);
+	}
 }
 
 static int exit_code(int st) {
@@ -1261,6 +1301,8 @@ int nook_init_main(void *arg) {
 	c->msglen = 0;
 	c->child_errno = c->child_stage = 0;
 	c->unconfirmed = c->nown = 0;
+	c->args = a;
+	c->newapp.p = c->newapp.end = NULL;
 	for (int i = 0; i < MAX_SOURCES; i++)
 		c->sources[i] = -1;
 

@@ -26,10 +26,16 @@ struct nook_spawn_args {
 	size_t prog_len;
 	// speculative: the program is a warm record's (warm.go), which the
 	// launcher has not yet compared with the plan. Init runs the setup
-	// but waits for the launcher's confirmation, a byte on go, before
-	// anything that writes outside the sandbox's own tmpfs mounts and
-	// before the app; it reports "ready" once set up.
+	// but waits for the launcher's verdict, a byte on go ('c': it is the
+	// plan's; 'a': it is, but for its app section), before anything that
+	// writes outside the sandbox's own tmpfs mounts and before the app's
+	// exec; it reports "ready" once set up.
 	int speculative;
+	// app is the launcher's own app section (program.go: what follows
+	// the placed flag), which replaces the warm record's when the launcher
+	// sends the verdict 'a'; it is filled in before that byte.
+	const unsigned char *app;
+	size_t app_len;
 };
 
 // nook_spawn starts the init stage: a child of the calling thread in new

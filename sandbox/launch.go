@@ -111,7 +111,7 @@ func Run(p *Plan, opts Options) (int, error) {
 	if err != nil {
 		return 125, &ExitError{125, err}
 	}
-	prog, err := compileProgram(p, opts.Filter, opts.Cgroup != nil)
+	prog, appAt, err := compileProgram(p, opts.Filter, opts.Cgroup != nil)
 	if err != nil {
 		return 125, &ExitError{125, fmt.Errorf("setting up sandbox for %s: %w", p.App, err)}
 	}
@@ -146,7 +146,7 @@ func Run(p *Plan, opts Options) (int, error) {
 		}()
 	}()
 
-	sp, group, err := launch(p, opts, flags, prog, stdio)
+	sp, group, err := launch(p, opts, flags, prog, appAt, stdio)
 	if err != nil {
 		return 125, err
 	}
@@ -167,6 +167,10 @@ func Run(p *Plan, opts Options) (int, error) {
 	wait := sp.reap
 	<-notified
 	sp.goW.Write([]byte{0})
+	if sp.record != nil {
+		// For the next launch; the app starts meanwhile.
+		writeWarm(warmPath(), sp.record)
+	}
 	if group == nil && !sp.shared {
 		// No cgroup to read after the app: init may exit as soon as the
 		// app has.
@@ -253,9 +257,9 @@ func Run(p *Plan, opts Options) (int, error) {
 // since the record was written), launch does it all once more, with an
 // init that runs prog from the start: Started is then called again, with
 // the new init. Errors are *ExitErrors.
-func launch(p *Plan, opts Options, flags uintptr, prog []byte, stdio [3]*os.File) (*spawn, cgroup.Group, error) {
+func launch(p *Plan, opts Options, flags uintptr, prog []byte, appAt int, stdio [3]*os.File) (*spawn, cgroup.Group, error) {
 	for {
-		sp, err := startInit(flags, &p.Spec, prog, stdio)
+		sp, err := startInit(flags, &p.Spec, prog, appAt, stdio)
 		if err != nil {
 			return nil, nil, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, err)}
 		}

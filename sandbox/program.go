@@ -77,11 +77,12 @@ type appStart struct {
 
 // compileProgram lowers plan p, with seccomp program filter (nil: none),
 // to the init stage's program, for a sandbox the launcher puts in a
-// cgroup (placed) or not. It is pure.
-func compileProgram(p *Plan, filter []byte, placed bool) ([]byte, error) {
+// cgroup (placed) or not, and returns where its app section starts (see
+// encodeProgram). It is pure.
+func compileProgram(p *Plan, filter []byte, placed bool) ([]byte, int, error) {
 	ops, app, err := lower(p, filter)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	app.placed = placed
 	return encodeProgram(p.App, ops, app)
@@ -201,10 +202,13 @@ func lower(p *Plan, filter []byte) ([]instr, appStart, error) {
 	return ops, app, nil
 }
 
-// encodeProgram writes a program in the format initstage.c reads. It
-// refuses a string with a NUL byte where C reads it as a C string (all
-// but a file's content).
-func encodeProgram(name string, ops []instr, app appStart) ([]byte, error) {
+// encodeProgram writes a program in the format initstage.c reads, and
+// returns the offset of its app section: what follows the placed flag
+// (the command, environment, working directory and filter), which a
+// launcher may hand a speculating init in place of a warm record's
+// (warm.go). It refuses a string with a NUL byte where C reads it as a C
+// string (all but a file's content).
+func encodeProgram(name string, ops []instr, app appStart) ([]byte, int, error) {
 	var bad error
 	b := []byte(programMagic)
 	u32 := func(v uint32) { b = binary.LittleEndian.AppendUint32(b, v) }
@@ -244,6 +248,7 @@ func encodeProgram(name string, ops []instr, app appStart) ([]byte, error) {
 	}
 	flag(app.cgroupNS)
 	flag(app.placed)
+	appAt := len(b)
 	u32(uint32(len(app.args)))
 	for _, a := range app.args {
 		str(a)
@@ -256,7 +261,7 @@ func encodeProgram(name string, ops []instr, app appStart) ([]byte, error) {
 	flag(app.filter != nil)
 	data(app.filter)
 	if bad != nil {
-		return nil, bad
+		return nil, 0, bad
 	}
-	return b, nil
+	return b, appAt, nil
 }

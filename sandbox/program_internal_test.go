@@ -174,7 +174,7 @@ func TestLower(t *testing.T) {
 // arguments (uint32 little-endian; strings as length, bytes, NUL), then
 // the app.
 func TestEncodeProgram(t *testing.T) {
-	got, err := encodeProgram("a", []instr{{opHostname, []any{"h"}}, {opFile, []any{"/f", []byte{0}}}, {opEnd, nil}},
+	got, appAt, err := encodeProgram("a", []instr{{opHostname, []any{"h"}}, {opFile, []any{"/f", []byte{0}}}, {opEnd, nil}},
 		appStart{cgroupNS: true, placed: true, args: []string{"/x"}, env: nil, cwd: "/", filter: nil})
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +192,7 @@ func TestEncodeProgram(t *testing.T) {
 	u32(opEnd)
 	u32(1) // cgroupNS
 	u32(1) // placed
+	wantAppAt := want.Len()
 	u32(1)
 	str("/x")
 	u32(0)
@@ -201,13 +202,16 @@ func TestEncodeProgram(t *testing.T) {
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("encodeProgram:\n got %q\nwant %q", got, want.Bytes())
 	}
+	if appAt != wantAppAt {
+		t.Errorf("app section at %d, want %d (after the placed flag)", appAt, wantAppAt)
+	}
 	// A NUL in a string C reads as a C string is refused.
 	for _, bad := range [][]instr{{{opHostname, []any{"h\x00x"}}}, {{opMount, []any{"/a", "tmpfs", "tmpfs", uint32(0), "mode=7\x0055"}}}} {
-		if _, err := encodeProgram("a", bad, appStart{args: []string{"/x"}}); err == nil || !strings.Contains(err.Error(), "NUL") {
+		if _, _, err := encodeProgram("a", bad, appStart{args: []string{"/x"}}); err == nil || !strings.Contains(err.Error(), "NUL") {
 			t.Errorf("encodeProgram(%v) = %v, want an error about a NUL byte", bad, err)
 		}
 	}
-	if _, err := encodeProgram("a", nil, appStart{args: []string{"/x\x00"}}); err == nil {
+	if _, _, err := encodeProgram("a", nil, appStart{args: []string{"/x\x00"}}); err == nil {
 		t.Error("encodeProgram with a NUL in an argument succeeded")
 	}
 }

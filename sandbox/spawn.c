@@ -172,8 +172,8 @@ struct warm_reader {
 	const unsigned char *p, *end;
 };
 
-// warm is a parsed warm record: "nook-warm-1\n", u32 root, uid, gid, then
-// the uid map, the gid map and the program as program strings.
+// warm is a parsed warm record: "nook-warm-1\n", u32 root, uid, gid, the
+// uid map and the gid map as program strings, then the program to the end.
 struct warm {
 	uint32_t root, uid, gid;
 	const char *uid_map, *gid_map;
@@ -204,9 +204,10 @@ static int parse_warm(const unsigned char *b, size_t len, struct warm *w) {
 	r.p += 12;
 	const unsigned char *um, *gm;
 	if (!warm_u32(&r, &w->root) || !warm_u32(&r, &w->uid) || !warm_u32(&r, &w->gid) ||
-	    !warm_data(&r, &um, &w->uid_map_len) || !warm_data(&r, &gm, &w->gid_map_len) ||
-	    !warm_data(&r, &w->prog, &w->prog_len) || r.p != r.end)
+	    !warm_data(&r, &um, &w->uid_map_len) || !warm_data(&r, &gm, &w->gid_map_len))
 		return 0;
+	w->prog = r.p;
+	w->prog_len = r.end - r.p;
 	w->uid_map = (const char *)um;
 	w->gid_map = (const char *)gm;
 	return w->root == (geteuid() == 0);

@@ -36,8 +36,10 @@ const warmMagic = "nook-warm-1\n"
 
 // warmRecord encodes the record of program prog run as spec s says, by a
 // launcher running as root or not: "nook-warm-1\n", root, uid and gid as
-// uint32s, then the uid map, the gid map (as writeIDMaps writes them) and
-// the program, each a program string (program.go).
+// uint32s, the uid map and the gid map (as writeIDMaps writes them) as
+// program strings (program.go), and the program, to the end. The program
+// comes last so that two records whose programs differ only in their app
+// sections (encodeProgram) share everything before it.
 func warmRecord(s *specs.Spec, root bool, prog []byte) []byte {
 	b := make([]byte, 0, len(warmMagic)+12+len(prog)+128)
 	b = append(b, warmMagic...)
@@ -55,8 +57,7 @@ func warmRecord(s *specs.Spec, root bool, prog []byte) []byte {
 	}
 	data(idMapText(s.Linux.UIDMappings))
 	data(idMapText(s.Linux.GIDMappings))
-	data(prog)
-	return b
+	return append(b, prog...)
 }
 
 // WarmRecordName is the name of the warm record of a launch with nook's

@@ -67,6 +67,26 @@ func TestRunWarmRecord(t *testing.T) {
 	}
 }
 
+// A launch whose program differs from the record's only in the app
+// section (here: the app's arguments, which the record's name leaves out)
+// keeps the record's setup and starts its own app.
+func TestRunWarmRecordNewArguments(t *testing.T) {
+	e := newE2E(t)
+	p := e.profile("args", "", "/bin/sh", "-c", `echo "$@"`, "sh")
+	for i, arg := range []string{"first", "second", "third", "third"} {
+		if code, out, stderr := e.outputs("run", p, "--", arg); code != 0 || out != arg+"\n" {
+			t.Fatalf("launch %d with argument %q: exit %d, stdout %q, stderr %s", i, arg, code, out, stderr)
+		}
+		rec, err := os.ReadFile(e.warmRecord("run", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(rec, []byte(arg+"\x00")) {
+			t.Errorf("after launch %d the record does not hold its argument %q", i, arg)
+		}
+	}
+}
+
 // Until the launcher has confirmed a warm record, the init stage running
 // it writes nothing outside the tmpfs mounts it made: here the stale
 // record's program would create a mount point in a host directory bound
