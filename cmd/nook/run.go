@@ -13,6 +13,7 @@ import (
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
 	"github.com/nook-sandbox/nook/sandbox/seccomp"
+	"github.com/nook-sandbox/nook/sandbox/seccomp/compiler"
 )
 
 func init() { subcommands = append(subcommands, newRunCommand) }
@@ -75,7 +76,7 @@ func run(ref string, args []string, rf *resourceFlags) (int, error) {
 	}
 	var filter []byte
 	if pol := pl.Spec.Linux.Seccomp; pol != nil {
-		if filter, err = seccomp.CompileCached(pol, cacheDir()); err != nil {
+		if filter, err = seccomp.CompileCached(pol, cacheDir(), compiler.Libseccomp()); err != nil {
 			return 125, fmt.Errorf("compiling seccomp filter for %s: %w", pl.App, err)
 		}
 	}
