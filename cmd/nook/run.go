@@ -13,7 +13,6 @@ import (
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
 	"github.com/nook-sandbox/nook/sandbox/seccomp"
-	"github.com/nook-sandbox/nook/sandbox/seccomp/compiler"
 )
 
 func init() { subcommands = append(subcommands, newRunCommand) }
@@ -76,7 +75,11 @@ func run(ref string, args []string, rf *resourceFlags) (int, error) {
 	}
 	var filter []byte
 	if pol := pl.Spec.Linux.Seccomp; pol != nil {
-		if filter, err = seccomp.CompileCached(pol, cacheDir(), compiler.Libseccomp()); err != nil {
+		c, err := seccompCompiler()
+		if err == nil {
+			filter, err = seccomp.CompileCached(pol, cacheDir(), c)
+		}
+		if err != nil {
 			return 125, fmt.Errorf("compiling seccomp filter for %s: %w", pl.App, err)
 		}
 	}
