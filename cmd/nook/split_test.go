@@ -74,17 +74,25 @@ func TestNookLinksNoImageStack(t *testing.T) {
 	}
 }
 
-// TestNookLinksNoLibseccomp: nook-image compiles seccomp filters for
-// nook, which reads them from its cache.
-func TestNookLinksNoLibseccomp(t *testing.T) {
-	_, syms := nookELF(t)
-	if !slices.ContainsFunc(syms, func(s elf.Symbol) bool { return s.Name == "__libc_start_main" }) {
+// TestNookLinksNoLibseccompNorGlibc: nook is a static musl binary (see
+// scripts/build), so it links no libseccomp, whose Debian archive needs
+// glibc: nook-image compiles seccomp filters for it.
+func TestNookLinksNoLibseccompNorGlibc(t *testing.T) {
+	f, syms := nookELF(t)
+	has := func(name string) bool {
+		return slices.ContainsFunc(syms, func(s elf.Symbol) bool { return s.Name == name })
+	}
+	if !has("__libc_start_main") {
 		t.Fatal("nook has no symbol __libc_start_main: the check reads the wrong names")
 	}
 	for _, s := range syms {
 		if strings.HasPrefix(s.Name, "seccomp_") || strings.HasPrefix(s.Name, "github.com/seccomp/libseccomp-golang.") {
 			t.Fatalf("nook links libseccomp (symbol %s): only nook-image may", s.Name)
 		}
+	}
+	// glibc's static start code: __libc_setup_tls, and crt1.o's ABI note.
+	if has("__libc_setup_tls") || f.Section(".note.ABI-tag") != nil {
+		t.Error("nook is linked against glibc; scripts/build links it against musl")
 	}
 }
 
