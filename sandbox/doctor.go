@@ -63,14 +63,15 @@ type Host struct {
 	// Overlay mounts an overlayfs in a child process in new user and mount
 	// namespaces (see OverlayProbe). Nil: not checked.
 	Overlay func() error
-	// LibseccompVersion returns the version of the libseccomp nook is
-	// linked with. Nil: nook was built without it.
+	// LibseccompVersion returns the version of the libseccomp that
+	// compiles seccomp filters (linked into nook-image, which nook runs to
+	// compile them). Nil: unknown, nook-image did not say.
 	LibseccompVersion func() (major, minor, micro uint)
 }
 
 // SystemHost returns the real host. Overlay and LibseccompVersion are left
 // nil: the caller sets them (the overlay probe re-executes nook; libseccomp
-// is cgo).
+// is in nook-image).
 func SystemHost() *Host {
 	exe, _ := os.Executable()
 	return &Host{
@@ -587,7 +588,7 @@ var minLibseccomp = [3]uint{2, 5, 0}
 func checkLibseccomp(h *Host) Finding {
 	f := Finding{Name: "libseccomp"}
 	if h.LibseccompVersion == nil {
-		f.Status, f.Detail = StatusWarn, "nook was built without libseccomp"
+		f.Status, f.Detail = StatusWarn, "unknown: nook-image, which compiles seccomp filters with it, did not say its version"
 		return f
 	}
 	major, minor, micro := h.LibseccompVersion()
@@ -597,8 +598,8 @@ func checkLibseccomp(h *Host) Finding {
 		f.Status = StatusWarn
 		f.Detail += fmt.Sprintf(" is older than %d.%d.%d: syscalls it does not know are left to the default action",
 			minLibseccomp[0], minLibseccomp[1], minLibseccomp[2])
-		// scripts/build links libseccomp statically: a newer one takes a
-		// rebuild (in nook's source tree) against a newer libseccomp-dev.
+		// scripts/build links libseccomp statically into nook-image: a
+		// newer one takes a rebuild (in nook's source tree) against a newer libseccomp-dev.
 		f.Fix = h.sudo() + "apt install libseccomp-dev && scripts/build"
 		return f
 	}

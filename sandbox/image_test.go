@@ -22,7 +22,7 @@ import (
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
 	"github.com/nook-sandbox/nook/sandbox/sandboxtest"
-	"github.com/nook-sandbox/nook/sandbox/seccomp"
+	"github.com/nook-sandbox/nook/sandbox/seccomp/compiler"
 )
 
 const imageRef = "test/probe:1"
@@ -126,7 +126,7 @@ func (im *image) run(toml string, args ...string) string {
 			t.Fatal(err)
 		}
 	}
-	filter, err := seccomp.Compile(pl.Spec.Linux.Seccomp)
+	filter, err := compiler.Compile(pl.Spec.Linux.Seccomp)
 	if err != nil {
 		t.Fatal(err)
 	}

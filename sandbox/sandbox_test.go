@@ -12,7 +12,7 @@ import (
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
 	"github.com/nook-sandbox/nook/sandbox/sandboxtest"
-	"github.com/nook-sandbox/nook/sandbox/seccomp"
+	"github.com/nook-sandbox/nook/sandbox/seccomp/compiler"
 	"github.com/nook-sandbox/nook/sandbox/seccomp/seccomptest"
 )
 
@@ -93,7 +93,7 @@ func (b *box) run() (string, int, error) {
 	var filter []byte
 	if pol := pl.Spec.Linux.Seccomp; pol != nil {
 		var err error
-		if filter, err = seccomp.Compile(pol); err != nil {
+		if filter, err = compiler.Compile(pol); err != nil {
 			t.Fatal(err)
 		}
 	}

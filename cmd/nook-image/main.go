@@ -24,7 +24,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true // nook has it; nook runs nook-image for __complete image/build
-	root.AddCommand(newImageCommand(), newBuildCommand())
+	root.AddCommand(newImageCommand(), newBuildCommand(), newSeccompCommand())
 	return root
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 
-	libseccomp "github.com/seccomp/libseccomp-golang"
 	"github.com/spf13/cobra"
 
 	"github.com/nook-sandbox/nook/devices"
@@ -48,7 +47,12 @@ otherwise.`,
 
 			h := sandbox.SystemHost()
 			h.Overlay = sandbox.OverlayProbe("/proc/self/exe", "doctor", "--probe-overlay")
-			h.LibseccompVersion = libseccomp.GetLibraryVersion
+			if v, err := imageLibseccomp(); err == nil {
+				var major, minor, micro uint
+				if _, err := fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &micro); err == nil {
+					h.LibseccompVersion = func() (uint, uint, uint) { return major, minor, micro }
+				}
+			}
 			findings := sandbox.Diagnose(h, append(sandbox.Checks(), devices.CheckDisplay))
 			if err := write(os.Stdout, findings); err != nil {
 				return err

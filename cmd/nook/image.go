@@ -62,7 +62,7 @@ func execImage(args []string) error {
 // helperError explains a failure to run nook-image at path.
 func helperError(path string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s is missing: nook runs it for image commands; build it beside nook with scripts/build -o %s (in nook's source)", path, filepath.Join(filepath.Dir(path), "nook"))
+		return fmt.Errorf("%s is missing: nook runs it for image commands and to compile seccomp filters; build it beside nook with scripts/build -o %s (in nook's source)", path, filepath.Join(filepath.Dir(path), "nook"))
 	}
 	return fmt.Errorf("running %s: %w", path, err)
 }

@@ -75,7 +75,11 @@ func run(ref string, args []string, rf *resourceFlags) (int, error) {
 	}
 	var filter []byte
 	if pol := pl.Spec.Linux.Seccomp; pol != nil {
-		if filter, err = seccomp.CompileCached(pol, cacheDir()); err != nil {
+		c, err := seccompCompiler()
+		if err == nil {
+			filter, err = seccomp.CompileCached(pol, cacheDir(), c)
+		}
+		if err != nil {
 			return 125, fmt.Errorf("compiling seccomp filter for %s: %w", pl.App, err)
 		}
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/nook-sandbox/nook/image"
 	"github.com/nook-sandbox/nook/plan"
 	"github.com/nook-sandbox/nook/sandbox"
-	"github.com/nook-sandbox/nook/sandbox/seccomp"
+	"github.com/nook-sandbox/nook/sandbox/seccomp/compiler"
 )
 
 // Options say how Build runs.
@@ -195,7 +195,7 @@ func runIn(command string, layers []image.Layer, upper, work string, cfg v1.Conf
 	if err != nil {
 		return err
 	}
-	filter, err := seccomp.Compile(pl.Spec.Linux.Seccomp)
+	filter, err := compiler.Compile(pl.Spec.Linux.Seccomp)
 	if err != nil {
 		return fmt.Errorf("compiling the build sandbox's seccomp filter: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-sandbox/nook/sandbox/seccomp"
+	"github.com/nook-sandbox/nook/sandbox/seccomp/compiler"
 )
 
 func TestAdjust(t *testing.T) {
@@ -64,7 +65,7 @@ func TestAdjust(t *testing.T) {
 					t.Errorf("rule %+v has no names", r)
 				}
 			}
-			if _, err := seccomp.Compile(s); err != nil {
+			if _, err := compiler.Compile(s); err != nil {
 				t.Errorf("Compile: %v", err)
 			}
 		})

@@ -10,22 +10,34 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
-	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
 // cacheFormat names what a cached program depends on besides the policy and
-// libseccomp: bump it whenever Compile's output for a given policy changes.
+// libseccomp: bump it whenever package compiler's output for a given policy changes.
 const cacheFormat = "nook-seccomp-bpf-v2"
 
-// CompileCached is [Compile] with a cache in cacheDir, because libseccomp
-// takes milliseconds to build a policy the size of [Default] and launching
-// must stay fast. A program is keyed by a SHA-256 of the encoded policy,
-// the libseccomp version, the architecture and nook's compiler version, and
-// stored with a checksum: a file that fails it is compiled again, never
+// A Compiler compiles policies for [CompileCached]: libseccomp in this
+// process (package compiler, which nook-image and the tests link) or in
+// another (nook, which links no libseccomp, runs nook-image).
+type Compiler struct {
+	// Libseccomp is the version of the libseccomp that Compile runs,
+	// "2.5.4": part of the cache key, since another libseccomp may compile
+	// a policy differently.
+	Libseccomp string
+	// Compile returns the raw classic-BPF program of a policy that passed
+	// [Validate].
+	Compile func(*specs.LinuxSeccomp) ([]byte, error)
+}
+
+// CompileCached compiles s with c, with a cache in cacheDir, because
+// libseccomp takes milliseconds to build a policy the size of [Default]
+// (and nook takes one more to run nook-image for it) and launching must
+// stay fast. A program is keyed by a SHA-256 of the encoded policy,
+// c.Libseccomp, the architecture and nook's compiler version, and stored
+// with a checksum: a file that fails it is compiled again, never
 // installed.
 //
 // A filter read from the cache is trusted with the sandbox, so cacheDir must
@@ -36,14 +48,14 @@ const cacheFormat = "nook-seccomp-bpf-v2"
 // partial one; concurrent writers of one entry write the same bytes. Failing
 // to store an entry is not an error (the program is returned); nothing is
 // ever removed from cacheDir.
-func CompileCached(s *specs.LinuxSeccomp, cacheDir string) ([]byte, error) {
-	if err := validate(s); err != nil {
+func CompileCached(s *specs.LinuxSeccomp, cacheDir string, c Compiler) ([]byte, error) {
+	if err := Validate(s); err != nil {
 		return nil, fmt.Errorf("compile seccomp policy: %w", err)
 	}
-	key, err := cacheKey(s)
-	if err != nil {
-		return nil, fmt.Errorf("compile seccomp policy: %w", err)
+	if c.Libseccomp == "" {
+		return nil, errors.New("compile seccomp policy: the compiler's libseccomp version is unknown")
 	}
+	key := cacheKey(s, c.Libseccomp)
 	if err := trustedDir(cacheDir); err != nil {
 		return nil, fmt.Errorf("seccomp cache: %w", err)
 	}
@@ -51,9 +63,12 @@ func CompileCached(s *specs.LinuxSeccomp, cacheDir string) ([]byte, error) {
 	if prog, err := readEntry(path, key); err == nil {
 		return prog, nil
 	}
-	prog, err := Compile(s)
+	prog, err := c.Compile(s)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkProgram(prog); err != nil {
+		return nil, fmt.Errorf("compile seccomp policy: %w", err)
 	}
 	_ = writeEntry(cacheDir, path, key, prog) // the cache is an optimisation
 	return prog, nil
@@ -63,17 +78,12 @@ func CompileCached(s *specs.LinuxSeccomp, cacheDir string) ([]byte, error) {
 // one buffer. With fmt.Fprintf into the hash, a growing slice and
 // io.ReadAll in readEntry, a cache hit took 0.155 ms of a launch; 0.101 ms
 // without (medians of 400 runs).
-func cacheKey(s *specs.LinuxSeccomp) ([sha256.Size]byte, error) {
-	major, minor, micro := libseccomp.GetLibraryVersion()
+func cacheKey(s *specs.LinuxSeccomp, libseccompVersion string) [sha256.Size]byte {
 	b := make([]byte, 0, 16<<10) // the encoded Default policy takes 6 KiB
 	b = append(b, cacheFormat+"\n"+runtime.GOARCH+"\nlibseccomp "...)
-	b = strconv.AppendUint(b, uint64(major), 10)
-	b = append(b, '.')
-	b = strconv.AppendUint(b, uint64(minor), 10)
-	b = append(b, '.')
-	b = strconv.AppendUint(b, uint64(micro), 10)
+	b = append(b, libseccompVersion...)
 	b = append(b, '\n')
-	return sha256.Sum256(appendPolicy(b, s)), nil
+	return sha256.Sum256(appendPolicy(b, s))
 }
 
 // policyBytes is an unambiguous encoding of every field of s (strings

@@ -13,11 +13,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-sandbox/nook/sandbox/seccomp"
+	"github.com/nook-sandbox/nook/sandbox/seccomp/compiler"
 )
 
 func TestCompileDefault(t *testing.T) {
 	for _, nested := range []bool{false, true} {
-		prog, err := seccomp.Compile(seccomp.Default(seccomp.Options{NestedSandbox: nested}))
+		prog, err := compiler.Compile(seccomp.Default(seccomp.Options{NestedSandbox: nested}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +36,7 @@ func TestCompileCoversArchitectures(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skipf("structure check written for amd64, not %s", runtime.GOARCH)
 	}
-	prog, err := seccomp.Compile(seccomp.Default(seccomp.Options{}))
+	prog, err := compiler.Compile(seccomp.Default(seccomp.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestCompileErrors(t *testing.T) {
 		{"no names", &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Action: specs.ActAllow}}}, `no syscall names`},
 	}
 	for _, tt := range tests {
-		_, err := seccomp.Compile(tt.s)
+		_, err := compiler.Compile(tt.s)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "compile seccomp policy: ") {
 			t.Errorf("%s: error = %v, want one containing %q", tt.name, err, tt.want)
 		}
@@ -108,7 +109,7 @@ func TestCompileArgGroups(t *testing.T) {
 			{Names: []string{"write"}, Action: specs.ActErrno}, // same as the default: skipped
 		},
 	}
-	if _, err := seccomp.Compile(s); err != nil {
+	if _, err := compiler.Compile(s); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -134,11 +135,11 @@ func TestInstallValidates(t *testing.T) {
 func TestCompileCached(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cache")
 	s := seccomp.Default(seccomp.Options{})
-	want, err := seccomp.Compile(s)
+	want, err := compiler.Compile(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := seccomp.CompileCached(s, dir)
+	got, err := seccomp.CompileCached(s, dir, compiler.Libseccomp())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,14 +153,14 @@ func TestCompileCached(t *testing.T) {
 	if len(entries) != 1 || !strings.HasSuffix(entries[0], ".bpf") {
 		t.Fatalf("cache holds %v, want one .bpf entry", entries)
 	}
-	if got, err = seccomp.CompileCached(s, dir); err != nil || !bytes.Equal(got, want) {
+	if got, err = seccomp.CompileCached(s, dir, compiler.Libseccomp()); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("cache hit: %v", err)
 	}
 
 	// A different policy has a different entry.
 	nested := seccomp.Default(seccomp.Options{NestedSandbox: true})
-	wantNested, _ := seccomp.Compile(nested)
-	if got, err := seccomp.CompileCached(nested, dir); err != nil || !bytes.Equal(got, wantNested) {
+	wantNested, _ := compiler.Compile(nested)
+	if got, err := seccomp.CompileCached(nested, dir, compiler.Libseccomp()); err != nil || !bytes.Equal(got, wantNested) {
 		t.Fatalf("nested: %v", err)
 	}
 	if entries, _ := filepath.Glob(filepath.Join(dir, "*")); len(entries) != 2 {
@@ -177,8 +178,8 @@ func TestCompileCached(t *testing.T) {
 	}
 	data[10] ^= 0xff
 	for _, p := range []*specs.LinuxSeccomp{s, nested} {
-		fresh, _ := seccomp.Compile(p)
-		if got, err := seccomp.CompileCached(p, dir); err != nil || !bytes.Equal(got, fresh) {
+		fresh, _ := compiler.Compile(p)
+		if got, err := seccomp.CompileCached(p, dir, compiler.Libseccomp()); err != nil || !bytes.Equal(got, fresh) {
 			t.Fatalf("after corruption: %v", err)
 		}
 	}
@@ -190,15 +191,50 @@ func TestCompileCached(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := seccomp.CompileCached(s, dir); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+	if _, err := seccomp.CompileCached(s, dir, compiler.Libseccomp()); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
 		t.Errorf("world-writable cache: %v", err)
+	}
+}
+
+// TestCompileCachedCompiler: the compiler runs on a miss only; its version
+// keys the entry; a program it returns that Install would refuse is an
+// error, not an entry.
+func TestCompileCachedCompiler(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	s := seccomp.Default(seccomp.Options{})
+	calls := 0
+	counting := func(version string) seccomp.Compiler {
+		return seccomp.Compiler{Libseccomp: version, Compile: func(p *specs.LinuxSeccomp) ([]byte, error) {
+			calls++
+			return compiler.Compile(p)
+		}}
+	}
+	for _, step := range []struct {
+		version string
+		calls   int
+	}{{"2.5.4", 1}, {"2.5.4", 1}, {"2.6.0", 2}, {"2.5.4", 2}} {
+		if _, err := seccomp.CompileCached(s, dir, counting(step.version)); err != nil || calls != step.calls {
+			t.Fatalf("libseccomp %s: %v, %d compilations; want %d", step.version, err, calls, step.calls)
+		}
+	}
+	if _, err := seccomp.CompileCached(s, dir, seccomp.Compiler{Compile: compiler.Compile}); err == nil || !strings.Contains(err.Error(), "libseccomp version is unknown") {
+		t.Errorf("without a version: %v", err)
+	}
+	bad := seccomp.Compiler{Libseccomp: "0.0.1", Compile: func(*specs.LinuxSeccomp) ([]byte, error) { return make([]byte, 12), nil }}
+	for range 2 {
+		if _, err := seccomp.CompileCached(s, dir, bad); err == nil || !strings.Contains(err.Error(), "not a multiple of 8") {
+			t.Errorf("a 12-byte program: %v", err)
+		}
+	}
+	if entries, _ := filepath.Glob(filepath.Join(dir, "*")); len(entries) != 2 {
+		t.Errorf("cache holds %v, want two entries", entries)
 	}
 }
 
 func BenchmarkCompileDefault(b *testing.B) {
 	s := seccomp.Default(seccomp.Options{})
 	for b.Loop() {
-		if _, err := seccomp.Compile(s); err != nil {
+		if _, err := compiler.Compile(s); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -207,11 +243,11 @@ func BenchmarkCompileDefault(b *testing.B) {
 // The launch path: Default, then a cache hit.
 func BenchmarkCompileCachedDefault(b *testing.B) {
 	dir := b.TempDir()
-	if _, err := seccomp.CompileCached(seccomp.Default(seccomp.Options{}), dir); err != nil {
+	if _, err := seccomp.CompileCached(seccomp.Default(seccomp.Options{}), dir, compiler.Libseccomp()); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, err := seccomp.CompileCached(seccomp.Default(seccomp.Options{}), dir); err != nil {
+		if _, err := seccomp.CompileCached(seccomp.Default(seccomp.Options{}), dir, compiler.Libseccomp()); err != nil {
 			b.Fatal(err)
 		}
 	}

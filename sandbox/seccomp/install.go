@@ -13,8 +13,8 @@ import (
 // sockFilterSize is the size of one struct sock_filter instruction.
 const sockFilterSize = 8
 
-// Install loads prog, a raw classic-BPF program as returned by [Compile], as
-// a seccomp filter of the calling thread only (SECCOMP_SET_MODE_FILTER
+// Install loads prog, a raw classic-BPF program as [CompileCached] returns,
+// as a seccomp filter of the calling thread only (SECCOMP_SET_MODE_FILTER
 // without SECCOMP_FILTER_FLAG_TSYNC). It is pure Go: no cgo, no libseccomp.
 //
 // Preconditions: the caller has set no_new_privs
@@ -31,15 +31,10 @@ const sockFilterSize = 8
 // BPF_MAXINSNS (4096) of them; the kernel rejects programs that do not
 // verify.
 func Install(prog []byte) error {
-	n := len(prog) / sockFilterSize
-	switch {
-	case len(prog) == 0:
-		return errors.New("install seccomp filter: empty program")
-	case len(prog)%sockFilterSize != 0:
-		return fmt.Errorf("install seccomp filter: program length %d is not a multiple of %d", len(prog), sockFilterSize)
-	case n > unix.BPF_MAXINSNS:
-		return fmt.Errorf("install seccomp filter: program has %d instructions, more than BPF_MAXINSNS (%d)", n, unix.BPF_MAXINSNS)
+	if err := checkProgram(prog); err != nil {
+		return fmt.Errorf("install seccomp filter: %w", err)
 	}
+	n := len(prog) / sockFilterSize
 	insns := make([]unix.SockFilter, n)
 	for i := range insns {
 		b := prog[i*sockFilterSize:]
@@ -60,4 +55,19 @@ func Install(prog []byte) error {
 		return fmt.Errorf("install seccomp filter: %w (set no_new_privs first, or hold CAP_SYS_ADMIN)", errno)
 	}
 	return fmt.Errorf("install seccomp filter: %w", errno)
+}
+
+// checkProgram checks that prog is non-empty, a whole number of
+// instructions and at most BPF_MAXINSNS of them.
+func checkProgram(prog []byte) error {
+	n := len(prog) / sockFilterSize
+	switch {
+	case len(prog) == 0:
+		return errors.New("empty program")
+	case len(prog)%sockFilterSize != 0:
+		return fmt.Errorf("program length %d is not a multiple of %d", len(prog), sockFilterSize)
+	case n > unix.BPF_MAXINSNS:
+		return fmt.Errorf("program has %d instructions, more than BPF_MAXINSNS (%d)", n, unix.BPF_MAXINSNS)
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-sandbox/nook/sandbox/seccomp"
+	"github.com/nook-sandbox/nook/sandbox/seccomp/compiler"
 	"github.com/nook-sandbox/nook/sandbox/seccomp/seccomptest"
 )
 
@@ -40,7 +41,7 @@ const (
 // compileFile compiles s to a file for a child's job.
 func compileFile(t *testing.T, s *specs.LinuxSeccomp) string {
 	t.Helper()
-	prog, err := seccomp.Compile(s)
+	prog, err := compiler.Compile(s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func parse(data []byte, env loadEnv) (*specs.LinuxSeccomp, error) {
 		}
 	}
 	// Entries are checked above; this catches the profile-wide fields.
-	if err := validate(s); err != nil {
+	if err := Validate(s); err != nil {
 		return nil, err
 	}
 	return s, nil

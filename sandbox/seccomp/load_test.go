@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nook-sandbox/nook/sandbox/seccomp"
+	"github.com/nook-sandbox/nook/sandbox/seccomp/compiler"
 	"github.com/nook-sandbox/nook/sandbox/seccomp/seccomptest"
 )
 
@@ -56,7 +57,7 @@ func TestLoadDockerDefault(t *testing.T) {
 	if got := decide(s, "clone", uint64(unix.SIGCHLD)); !reflect.DeepEqual(got, []string{"ALLOW"}) {
 		t.Errorf("clone(SIGCHLD) = %v, want ALLOW", got)
 	}
-	if _, err := seccomp.Compile(s); err != nil {
+	if _, err := compiler.Compile(s); err != nil {
 		t.Errorf("Compile: %v", err)
 	}
 }
