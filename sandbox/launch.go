@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"syscall"
 
@@ -126,25 +125,13 @@ func Run(p *Plan, opts Options) (int, error) {
 			stdio[i] = null
 		}
 	}
-	// signal.Notify and signal.Stop cost half a millisecond each (the Go
-	// runtime starts a thread that masks signals and waits for it once
-	// per signal), so they run beside the launch: Notify while init
-	// builds the sandbox, Stop after Run. Until Notify returns, signals
-	// have Go's default effect (SIGINT, SIGTERM and SIGHUP end nook, and
-	// the sandbox with it); init gets the go-ahead to start the app only
-	// after that, so every signal sent once the app runs reaches it.
-	sigs := make(chan os.Signal, 8)
-	notified := make(chan struct{})
-	go func() {
-		signal.Notify(sigs, forwarded...)
-		close(notified)
-	}()
-	defer func() {
-		go func() {
-			<-notified
-			signal.Stop(sigs)
-		}()
-	}()
+	// Signals are caught beside the launch (signals.go). Until Notify
+	// returns, they have Go's default effect (SIGINT, SIGTERM and SIGHUP
+	// end nook, and the sandbox with it); init gets the go-ahead to start
+	// the app only after that, so every signal sent once the app runs
+	// reaches it.
+	r := takeRelay()
+	defer r.stop()
 
 	sp, group, err := launch(p, opts, flags, prog, appAt, stdio)
 	if err != nil {
@@ -165,7 +152,8 @@ func Run(p *Plan, opts Options) (int, error) {
 	// goroutine that does, or (nook run's prestarted init) to the kernel
 	// when nook exits.
 	wait := sp.reap
-	<-notified
+	<-r.notified
+	r.forward()
 	sp.goW.Write([]byte{0})
 	if sp.record != nil {
 		// For the next launch; the app starts meanwhile.
@@ -181,7 +169,7 @@ func Run(p *Plan, opts Options) (int, error) {
 	go func() {
 		for {
 			select {
-			case s := <-sigs:
+			case s := <-r.sigs:
 				unix.Kill(pid, s.(syscall.Signal))
 			case <-done:
 				return

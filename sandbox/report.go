@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -58,8 +57,6 @@ func parseReport(line []byte) (report, error) {
 // has set up the sandbox (warm.go), before anything else.
 const readyLine = "ready\n"
 
-// forwarded are the signals init passes on to the app.
-var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
 // exitCode maps a wait status to a shell-style exit code.
 func exitCode(ws unix.WaitStatus) int {

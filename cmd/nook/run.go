@@ -66,6 +66,7 @@ and exits 137. See docs/cli.md.`,
 
 // run launches ref with args and returns nook's exit status.
 func run(ref string, args []string, rf *resourceFlags) (int, error) {
+	sandbox.CatchSignals() // beside the compile: it takes half a millisecond
 	pl, err := compile(ref, args, rf.apply)
 	if err != nil {
 		return 125, err
