@@ -57,7 +57,6 @@ func parseReport(line []byte) (report, error) {
 // has set up the sandbox (warm.go), before anything else.
 const readyLine = "ready\n"
 
-
 // exitCode maps a wait status to a shell-style exit code.
 func exitCode(ws unix.WaitStatus) int {
 	if ws.Signaled() {
