@@ -227,10 +227,21 @@ func cloneInit(flags uintptr, s *specs.Spec, prog unsafe.Pointer, n int, stdio [
 
 // discard ends an init stage that has not started the app; it is reaped
 // beside the launch (its namespaces take a while to go).
+//
+// A discarded init that shared the launcher's memory may have locked
+// itself down already (a speculating one does, before its verdict), and
+// with it the memory it shares: the launcher is then non-dumpable, its
+// /proc files root's, and the copy of its memory the next init gets
+// would be too, so that an unprivileged launcher could not write that
+// init's id maps. The launcher becomes dumpable again, as it was: the
+// discarded init is being killed, and the next one locks itself down.
 func (sp *spawn) discard() {
 	unix.Kill(sp.pid, unix.SIGKILL)
 	sp.status.Close()
 	sp.goW.Close()
+	if sp.shared {
+		unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0)
+	}
 	go sp.reap()
 }
 
