@@ -45,15 +45,26 @@ func (f *resourceFlags) register(c *cobra.Command) {
 	c.Flags().BoolVar(&f.ignoreUnsupported, "ignore-unsupported-limits", false, "run without the limits this host cannot apply, with a warning, instead of refusing")
 }
 
-// apply overrides p's resources with the flags that were given.
-func (f *resourceFlags) apply(p *profiles.Profile) error {
+// defaultResourceFlags are nook run's limit flags when none is given, as
+// register leaves them (see plainRun).
+func defaultResourceFlags() *resourceFlags {
+	return &resourceFlags{manager: cgroup.Auto}
+}
+
+// given returns the limit flags that were given: key -> value.
+func (f *resourceFlags) given() map[string]string {
 	given := map[string]string{}
 	for k, v := range f.values {
 		if *v != "" {
 			given[k] = *v
 		}
 	}
-	if err := profiles.ApplyResources(&p.Resources, given); err != nil {
+	return given
+}
+
+// apply overrides p's resources with the flags that were given.
+func (f *resourceFlags) apply(p *profiles.Profile) error {
+	if err := profiles.ApplyResources(&p.Resources, f.given()); err != nil {
 		return err
 	}
 	f.weights = p.Resources
