@@ -127,7 +127,7 @@ func run(ref string, args []string, rf *resourceFlags) (int, error) {
 // host and compiles the plan. It also creates the app's persistent home:
 // the plan binds it.
 func compile(ref string, args []string, adjust ...func(*profiles.Profile) error) (*sandbox.Plan, error) {
-	prof, err := profiles.DefaultSearchPath().Find(ref)
+	prof, err := profiles.Find(ref)
 	if err != nil {
 		return nil, err
 	}
