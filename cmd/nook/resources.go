@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
 	"github.com/nook-sandbox/nook/sandbox/cgroup"
+	"github.com/nook-sandbox/nook/sandbox/state"
 )
 
 // resourceFlags are nook run's limit flags. They override the profile's
@@ -97,12 +96,11 @@ func (f *resourceFlags) cgroup(pl *sandbox.Plan, instance string) (*sandbox.Cgro
 	if lim.IsZero() {
 		return nil, nil
 	}
-	if instance == "" {
-		var b [6]byte
-		if _, err := rand.Read(b[:]); err != nil {
+	if instance == "" { // no state record: an id of the same kind
+		var err error
+		if instance, err = state.NewID(); err != nil {
 			return nil, err
 		}
-		instance = hex.EncodeToString(b[:])
 	}
 	return &sandbox.Cgroup{Manager: m, Instance: instance, Limits: lim}, nil
 }
