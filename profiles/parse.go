@@ -72,7 +72,7 @@ func Parse(source string, data []byte) (*Profile, error) {
 		}
 		return nil, &Error{Source: source, Msg: "not valid TOML: " + oneLine(err.Error())}
 	}
-	d := &decoder{source: source, lines: keyLines(string(data))}
+	d := &decoder{source: source, doc: string(data)}
 	p := d.profile(doc)
 	if len(d.errs) > 0 {
 		// The first in the file; those with no line last.

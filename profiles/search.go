@@ -172,14 +172,13 @@ func (pl place) load(f string) (*Profile, error) {
 		return nil, err
 	}
 	name, version, _ := strings.Cut(strings.TrimSuffix(f, ".toml"), "@")
-	lines := keyLines(string(data))
 	switch {
 	case p.Name != name:
-		return nil, &Error{Source: source, Line: lines["name"], Key: "name", Msg: fmt.Sprintf(
+		return nil, &Error{Source: source, Line: keyLines(string(data))["name"], Key: "name", Msg: fmt.Sprintf(
 			"name = %s: does not match the file's name; rename the file to %s or set name = %s",
 			quote(p.Name), p.Name+strings.TrimPrefix(f, name), quote(name))}
 	case version != "" && p.Version != "" && p.Version != version:
-		return nil, &Error{Source: source, Line: lines["version"], Key: "version", Msg: fmt.Sprintf(
+		return nil, &Error{Source: source, Line: keyLines(string(data))["version"], Key: "version", Msg: fmt.Sprintf(
 			"version = %s: does not match the file's name; rename the file to %s@%s.toml or set version = %s",
 			quote(p.Version), name, p.Version, quote(version))}
 	}
