@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -81,7 +82,7 @@ func Compile(p *profiles.Profile, h *Host, args []string) (*sandbox.Plan, error)
 	s.Version = specs.Version
 	s.Hostname = p.Name
 	s.Root = &specs.Root{Path: "", Readonly: true}
-	runtimeDir := fmt.Sprintf("/run/user/%d", h.UID)
+	runtimeDir := "/run/user/" + decimal(h.UID)
 
 	env := map[string]string{
 		"PATH":            DefaultPath,
@@ -451,7 +452,7 @@ func systemPath(p string) bool {
 
 // passwd lists root, the app's user and nobody, each once.
 func passwd(h *Host) string {
-	s := "root:x:0:0:root:/root:/usr/sbin/nologin\n" + fmt.Sprintf("%s:x:%d:%d::%s:/bin/sh\n", h.User, h.UID, h.GID, h.Home)
+	s := "root:x:0:0:root:/root:/usr/sbin/nologin\n" + h.User + ":x:" + decimal(h.UID) + ":" + decimal(h.GID) + "::" + h.Home + ":/bin/sh\n"
 	if h.UID != nobody && h.User != "nobody" {
 		s += "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 	}
@@ -464,12 +465,17 @@ func group(h *Host) string {
 	if name == "" {
 		name = h.User
 	}
-	s := "root:x:0:\n" + fmt.Sprintf("%s:x:%d:\n", name, h.GID)
+	s := "root:x:0:\n" + name + ":x:" + decimal(h.GID) + ":\n"
 	if h.GID != nobody && name != "nogroup" {
 		s += "nogroup:x:65534:\n"
 	}
 	return s
 }
+
+// decimal formats a uid or gid. The plan's strings are built without fmt: its
+// first use in a process cost a launch about 0.01 ms, and nothing else on
+// nook run's way to the sandbox uses it.
+func decimal(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 
 func envList(env map[string]string) []string {
 	out := make([]string, 0, len(env))

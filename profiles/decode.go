@@ -30,7 +30,8 @@ var schema = map[string][]string{
 // the problems it finds on the way.
 type decoder struct {
 	source string
-	lines  map[string]int
+	doc    string         // the TOML document, for line numbers
+	lines  map[string]int // keyLines(doc), made by the first fail
 	errs   []*Error
 }
 
@@ -50,6 +51,9 @@ func (t table) has(k string) bool {
 
 // fail records that the value at path is wrong; msg says why.
 func (d *decoder) fail(path, msg string) {
+	if d.lines == nil {
+		d.lines = keyLines(d.doc)
+	}
 	line := 0
 	for p := path; ; {
 		if l, ok := d.lines[p]; ok {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
 )
 
 // builtinPrefix starts the Source of a profile embedded in nook.
@@ -23,19 +24,47 @@ const maxFileSize = 1 << 20
 // Load reads and parses the profile at path. A missing file is an error
 // wrapping both ErrNotFound and fs.ErrNotExist.
 func Load(path string) (*Profile, error) {
-	f, err := os.Open(path)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
+		err = &os.PathError{Op: "open", Path: path, Err: err}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return nil, fmt.Errorf("load profile: %w", err)
 	}
-	defer f.Close()
-	data, err := readProfile(path, f)
+	defer unix.Close(fd)
+	data, err := readProfile(path, fdReader{fd, path})
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, data)
+}
+
+// fdReader reads a file with plain system calls. Load reads with it
+// rather than with an os.File, which would also put the file in
+// non-blocking mode, try to add it to the poller and put it back: five
+// calls more in every launch, and the poller's set-up in the first.
+type fdReader struct {
+	fd   int
+	path string
+}
+
+func (r fdReader) Read(b []byte) (int, error) {
+	for {
+		n, err := unix.Read(r.fd, b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, &os.PathError{Op: "read", Path: r.path, Err: err}
+		case n == 0 && len(b) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 }
 
 // readProfile reads a profile file of at most maxFileSize bytes.
@@ -72,7 +101,7 @@ func Parse(source string, data []byte) (*Profile, error) {
 		}
 		return nil, &Error{Source: source, Msg: "not valid TOML: " + oneLine(err.Error())}
 	}
-	d := &decoder{source: source, lines: keyLines(string(data))}
+	d := &decoder{source: source, doc: string(data)}
 	p := d.profile(doc)
 	if len(d.errs) > 0 {
 		// The first in the file; those with no line last.

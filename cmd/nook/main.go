@@ -63,5 +63,8 @@ func main() {
 	if len(args) > 1 && (args[0] == "__complete" || args[0] == "__completeNoDesc") && (args[1] == "image" || args[1] == "build") {
 		cli.Exit(execImage(args))
 	}
+	if ref, rest, ok := plainRun(args); ok {
+		cli.Exit(runStatus(launch(ref, rest, defaultResourceFlags())))
+	}
 	cli.Exit(newRootCommand(args).Execute())
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
 	"github.com/nook-sandbox/nook/sandbox/cgroup"
+	"github.com/nook-sandbox/nook/sandbox/state"
 )
 
 // resourceFlags are nook run's limit flags. They override the profile's
@@ -45,15 +44,26 @@ func (f *resourceFlags) register(c *cobra.Command) {
 	c.Flags().BoolVar(&f.ignoreUnsupported, "ignore-unsupported-limits", false, "run without the limits this host cannot apply, with a warning, instead of refusing")
 }
 
-// apply overrides p's resources with the flags that were given.
-func (f *resourceFlags) apply(p *profiles.Profile) error {
+// defaultResourceFlags are nook run's limit flags when none is given, as
+// register leaves them (see plainRun).
+func defaultResourceFlags() *resourceFlags {
+	return &resourceFlags{manager: cgroup.Auto}
+}
+
+// given returns the limit flags that were given: key -> value.
+func (f *resourceFlags) given() map[string]string {
 	given := map[string]string{}
 	for k, v := range f.values {
 		if *v != "" {
 			given[k] = *v
 		}
 	}
-	if err := profiles.ApplyResources(&p.Resources, given); err != nil {
+	return given
+}
+
+// apply overrides p's resources with the flags that were given.
+func (f *resourceFlags) apply(p *profiles.Profile) error {
+	if err := profiles.ApplyResources(&p.Resources, f.given()); err != nil {
 		return err
 	}
 	f.weights = p.Resources
@@ -86,12 +96,11 @@ func (f *resourceFlags) cgroup(pl *sandbox.Plan, instance string) (*sandbox.Cgro
 	if lim.IsZero() {
 		return nil, nil
 	}
-	if instance == "" {
-		var b [6]byte
-		if _, err := rand.Read(b[:]); err != nil {
+	if instance == "" { // no state record: an id of the same kind
+		var err error
+		if instance, err = state.NewID(); err != nil {
 			return nil, err
 		}
-		instance = hex.EncodeToString(b[:])
 	}
 	return &sandbox.Cgroup{Manager: m, Instance: instance, Limits: lim}, nil
 }

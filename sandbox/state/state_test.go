@@ -496,3 +496,16 @@ func BenchmarkCreateRemove(b *testing.B) {
 		}
 	}
 }
+
+// TestNewID checks that ids are well formed and random: a getrandom that
+// filled nothing would repeat "000000000000".
+func TestNewID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 64 {
+		id, err := NewID()
+		if err != nil || !validID(id) || seen[id] {
+			t.Fatalf("NewID() = %q, %v; malformed or already seen among %d", id, err, len(seen))
+		}
+		seen[id] = true
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,23 +102,41 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) RuntimeDir(id string) string { return filepath.Join(s.dir, id) }
 
 // lock takes the directory's lock, which serialises Create (the choice of
-// ID and Seq). The returned function releases it.
+// ID and Seq) and with it the records' writes. The returned function
+// releases it. Like write, it uses plain system calls, not an os.File
+// (see readProc).
 func (s *Store) lock() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	path := filepath.Join(s.dir, ".lock")
+	fd, err := openFile(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("locking state directory: %w", err)
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
+		err = unix.Flock(fd, unix.LOCK_EX)
+		if err != unix.EINTR {
 			break
 		}
 	}
 	if err != nil {
-		f.Close()
+		unix.Close(fd)
 		return nil, fmt.Errorf("locking state directory: %w", err)
 	}
-	return func() { f.Close() }, nil
+	return func() { unix.Close(fd) }, nil
+}
+
+// openFile opens path (mode 0600 if flags create it), as os.OpenFile
+// would, errors included.
+func openFile(path string, flags int) (int, error) {
+	for {
+		fd, err := unix.Open(path, flags, 0o600)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
 }
 
 // Create gives r a fresh ID (unless r.ID is set, from NewID) and the smallest Seq free among the live
@@ -165,19 +185,29 @@ func (s *Store) Create(r *Record) error {
 }
 
 // NewID returns a random instance id: 12 lowercase hex digits. An id
-// needs to be unique, not secret, so it comes from getrandom(2) directly:
-// crypto/rand's first read sets up its generator, which cost every launch
-// 0.05 ms.
+// needs to be unique, not secret, so it comes from the getrandom system
+// call directly: crypto/rand's first read sets up its generator, which
+// cost every launch 0.05 ms, and so does unix.Getrandom's first (it maps
+// and seeds the vDSO's per-thread state).
 func NewID() (string, error) {
 	var b [6]byte
-	_, err := unix.Getrandom(b[:], 0) // up to 256 bytes come whole
-	for err == unix.EINTR {           // only while the kernel's pool is not ready
-		_, err = unix.Getrandom(b[:], 0)
+	err := getrandom(b[:])  // up to 256 bytes come whole
+	for err == unix.EINTR { // only while the kernel's pool is not ready
+		err = getrandom(b[:])
 	}
 	if err != nil {
 		return "", fmt.Errorf("making instance id: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// getrandom fills b (at most 256 bytes) with the getrandom system call.
+func getrandom(b []byte) error {
+	_, _, e := unix.Syscall(unix.SYS_GETRANDOM, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 func validID(id string) bool {
@@ -201,21 +231,45 @@ func (s *Store) write(r *Record) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.dir, tmpPrefix+strconv.Itoa(os.Getpid())+"-")
+	// The temporary name holds the writer's pid (see tempAbandoned) and the
+	// record's id, which no other record has: writes happen under the
+	// lock, so nobody else writes this file, and what a dead writer left
+	// under the name is overwritten.
+	tmp := filepath.Join(s.dir, tmpPrefix+strconv.Itoa(os.Getpid())+"-"+r.ID)
+	fd, err := openFile(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("writing state record: %w", err)
 	}
-	tmp := f.Name()
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	err = writeAll(fd, tmp, append(b, '\n'))
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
+		err = &os.PathError{Op: "close", Path: tmp, Err: cerr}
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(s.dir, r.ID+".json"))
+		dst := filepath.Join(s.dir, r.ID+".json")
+		if rerr := unix.Rename(tmp, dst); rerr != nil {
+			err = &os.LinkError{Op: "rename", Old: tmp, New: dst, Err: rerr}
+		}
 	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlink(tmp)
 		return fmt.Errorf("writing state record %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// writeAll writes b to fd, the file at path.
+func writeAll(fd int, path string, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return &os.PathError{Op: "write", Path: path, Err: err}
+		case n == 0:
+			return &os.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
+		default:
+			b = b[n:]
+		}
 	}
 	return nil
 }
