@@ -48,6 +48,12 @@ func (sp *spawn) release() {
 	}
 }
 
+// Unpin gives the launcher back the CPUs nook run's constructor kept it
+// from while the prestarted init stage started on them (initstage.h,
+// nook_unpin). Run calls it once the app may start; call it before work
+// that wants every CPU (running nook-image). It does nothing otherwise.
+func Unpin() { C.nook_unpin() }
+
 // atClone are the namespaces the init stage is cloned into; it unshares
 // the others itself (initstage.c: a child sharing its parent's memory
 // cannot unshare a user namespace, and init must be PID 1).

@@ -1361,6 +1361,8 @@ int nook_init_main(void *arg) {
 	if (n != 1)
 		_exit(125);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (a->affinity_size)
+		sched_setaffinity(0, a->affinity_size, (const void *)a->affinity);
 	c->prog.p = a->prog;
 	c->prog.end = a->prog + a->prog_len;
 	c->unconfirmed = a->speculative;

@@ -36,6 +36,12 @@ struct nook_spawn_args {
 	// sends the verdict 'a'; it is filled in before that byte.
 	const unsigned char *app;
 	size_t app_len;
+	// affinity, when affinity_size is not 0, is the CPU mask the child
+	// takes once it has the sync byte: the launcher's own. A prestarted
+	// child is first kept off the launcher's CPU (spawn.c), so that it
+	// runs beside the Go runtime's start instead of after it.
+	unsigned long affinity[16];
+	size_t affinity_size;
 };
 
 // nook_spawn starts the init stage: a child of the calling thread in new
@@ -80,6 +86,11 @@ struct nook_prestart {
 // nook_take_prestart hands out the prestarted init stage, once: it
 // returns 1 and fills out, or 0 when there is none (left).
 int nook_take_prestart(struct nook_prestart *out);
+
+// nook_unpin gives every thread of the launcher its CPU mask back, if
+// the prestart constructor pinned the launcher (spawn.c, steer). Threads
+// started later inherit it.
+void nook_unpin(void);
 
 // nook_warm_path is the file the constructor looked for a warm record in
 // (for "nook run": this user's cache directory, named after the

@@ -183,6 +183,7 @@ func Run(p *Plan, opts Options) (int, error) {
 	if readErr == nil {
 		rep, readErr = parseReport(line)
 	}
+	Unpin() // once the app has started, not beside its exec
 	// Once the app has ended, init says so and waits: its cgroup is still
 	// there to read the OOM kill count from (a systemd scope goes with
 	// its last process). Closing goW lets init exit.

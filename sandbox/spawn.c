@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +253,58 @@ static int speculate(int pid, void *mem, int sync_fd, const unsigned char *b, si
 	return write(sync_fd, &zero, 1) == 1 ? 1 : -1;
 }
 
+// The launcher's CPU mask while it is pinned (steer), to restore.
+static cpu_set_t launcher_mask;
+static int pinned;
+
+// steer keeps the new child pid and the launcher apart while both start:
+// the child off this CPU until it has its sync byte, and the launcher,
+// with every thread the Go runtime starts (they inherit the mask), on it
+// until nook_unpin. The scheduler would otherwise queue the new task
+// beside its parent, or the Go runtime's threads beside the child, and
+// the child would wait for the Go runtime's start instead of making its
+// namespaces and mounts beside it: a millisecond or more per launch on
+// two CPUs. The child then takes the launcher's mask again
+// (nook_spawn_args.affinity), and so does the app it starts.
+static void steer(int pid, void *mem) {
+	cpu_set_t all, other;
+	if (sched_getaffinity(0, sizeof all, &all) < 0 || CPU_COUNT(&all) < 2)
+		return;
+	int me = sched_getcpu();
+	if (me < 0 || me >= CPU_SETSIZE)
+		return;
+	other = all;
+	CPU_CLR(me, &other);
+	if (CPU_COUNT(&other) == 0 || sched_setaffinity(pid, sizeof other, &other) < 0)
+		return;
+	struct nook_spawn_args *a = nook_spawn_args_of(mem);
+	_Static_assert(sizeof a->affinity >= sizeof all, "affinity holds a cpu_set_t");
+	memcpy(a->affinity, &all, sizeof all);
+	a->affinity_size = sizeof all;
+	cpu_set_t mine;
+	CPU_ZERO(&mine);
+	CPU_SET(me, &mine);
+	launcher_mask = all;
+	if (sched_setaffinity(0, sizeof mine, &mine) == 0)
+		pinned = 1;
+}
+
+void nook_unpin(void) {
+	if (!__atomic_exchange_n(&pinned, 0, __ATOMIC_ACQ_REL))
+		return;
+	DIR *d = opendir("/proc/self/task");
+	if (!d) {
+		sched_setaffinity(0, sizeof launcher_mask, &launcher_mask);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		int tid = atoi(e->d_name);
+		if (tid > 0)
+			sched_setaffinity(tid, sizeof launcher_mask, &launcher_mask);
+	}
+	closedir(d);
+}
+
 static void prestart(int argc, char **argv) {
 	if (argc < 2 || strcmp(argv[1], "run") != 0)
 		return;
@@ -290,6 +343,7 @@ static void prestart(int argc, char **argv) {
 	close(sync[0]);
 	if (pid < 0)
 		goto close_ends; // the launcher starts init itself, and reports the error
+	steer(pid, mem);
 	size_t len = 0;
 	unsigned char *warm = warm_path[0] ? nook_read_warm(warm_path, &len) : NULL;
 	if (warm) {

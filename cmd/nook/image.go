@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/nook-sandbox/nook/sandbox"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,6 +38,7 @@ func imageCommand(doc cli.Doc) func() *cobra.Command {
 
 // imageHelper is the path of nook-image: beside the running nook.
 func imageHelper() (string, error) {
+	sandbox.Unpin() // nook-image gets every CPU
 	exe, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("finding nook-image: %w", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -335,4 +336,45 @@ func TestRunLeavesNoProcesses(t *testing.T) {
 	if pids := left(); len(pids) > 0 {
 		t.Errorf("the app's background sleep %v outlived nook run", pids)
 	}
+}
+
+// nook run's constructor keeps the launcher and the prestarted init on
+// different CPUs while both start (sandbox/spawn.c, steer); the app must
+// not inherit that: it may run on every CPU nook may.
+func TestRunAppKeepsCPUs(t *testing.T) {
+	e := newE2E(t)
+	want := cpusAllowed(t, "/proc/self/status")
+	cmd := e.command("run", e.profile("cpus", "", "/probe/probe", "read", "/proc/self/status"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("nook: %v", err)
+	}
+	var got struct{ Data, Error string }
+	if err := json.Unmarshal(out, &got); err != nil || got.Error != "" {
+		t.Fatalf("probe read: %q %v", out, err)
+	}
+	if have := cpusAllowedIn(t, got.Data); have != want {
+		t.Errorf("the app may run on CPUs %s, nook on %s", have, want)
+	}
+}
+
+func cpusAllowed(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cpusAllowedIn(t, string(b))
+}
+
+func cpusAllowedIn(t *testing.T, status string) string {
+	t.Helper()
+	for _, l := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no Cpus_allowed_list in %q", status)
+	return ""
 }
