@@ -338,17 +338,7 @@ func TestRunPidsLimit(t *testing.T) {
 func TestRunCgroupInside(t *testing.T) {
 	e := newE2E(t)
 	read := func(t *testing.T, file string, flags ...string) string {
-		cmd := e.command(runArgs(e.profile("reader", "", "/probe/probe", "read", file), flags...)...)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("nook: %v", err)
-		}
-		var got struct{ Data, Error string }
-		if err := json.Unmarshal(out, &got); err != nil || got.Error != "" {
-			t.Fatalf("probe read %s: %q %v", file, out, err)
-		}
-		return got.Data
+		return e.readInside(t, file, runArgs(e.profile("reader", "", "/probe/probe", "read", file), flags...)...)
 	}
 	t.Run("cpuset", func(t *testing.T) {
 		needLimits(t, cgroup.Limits{CPUSet: "0"})

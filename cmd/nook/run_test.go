@@ -344,7 +344,17 @@ func TestRunLeavesNoProcesses(t *testing.T) {
 func TestRunAppKeepsCPUs(t *testing.T) {
 	e := newE2E(t)
 	want := cpusAllowed(t, "/proc/self/status")
-	cmd := e.command("run", e.profile("cpus", "", "/probe/probe", "read", "/proc/self/status"))
+	data := e.readInside(t, "/proc/self/status", "run", e.profile("cpus", "", "/probe/probe", "read", "/proc/self/status"))
+	if have := cpusAllowedIn(t, data); have != want {
+		t.Errorf("the app may run on CPUs %s, nook on %s", have, want)
+	}
+}
+
+// readInside runs nook with args, whose app is the probe reading file, and
+// returns what it read.
+func (e *e2e) readInside(t *testing.T, file string, args ...string) string {
+	t.Helper()
+	cmd := e.command(args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -352,11 +362,9 @@ func TestRunAppKeepsCPUs(t *testing.T) {
 	}
 	var got struct{ Data, Error string }
 	if err := json.Unmarshal(out, &got); err != nil || got.Error != "" {
-		t.Fatalf("probe read: %q %v", out, err)
+		t.Fatalf("probe read %s: %q %v", file, out, err)
 	}
-	if have := cpusAllowedIn(t, got.Data); have != want {
-		t.Errorf("the app may run on CPUs %s, nook on %s", have, want)
-	}
+	return got.Data
 }
 
 func cpusAllowed(t *testing.T, path string) string {
