@@ -29,12 +29,17 @@ var early struct {
 	r *relay
 }
 
-func newRelay() *relay {
+func newRelay(wait bool) *relay {
 	r := &relay{sigs: make(chan os.Signal, 8), notified: make(chan struct{})}
-	go func() {
+	notify := func() {
 		signal.Notify(r.sigs, forwarded...)
 		close(r.notified)
-	}()
+	}
+	if wait {
+		notify()
+	} else {
+		go notify()
+	}
 	return r
 }
 
@@ -43,7 +48,7 @@ func newRelay() *relay {
 // sandbox, a signal caught ends nook as its default action would (SIGWINCH
 // is ignored); once it has, the app gets it. Call it once, before Run.
 func CatchSignals() {
-	r := newRelay()
+	r := newRelay(true)
 	go func() {
 		for s := range r.sigs {
 			r.mu.Lock()
@@ -77,7 +82,7 @@ func takeRelay() *relay {
 	early.r = nil
 	early.Unlock()
 	if r == nil {
-		r = newRelay()
+		r = newRelay(false)
 	}
 	return r
 }
