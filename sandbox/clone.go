@@ -6,6 +6,7 @@ import "C"
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"strconv"
 	"syscall"
@@ -23,14 +24,14 @@ type spawn struct {
 	// syncW stays open until init is reaped: init takes its hang-up for
 	// the launcher's death.
 	syncW *os.File
-	// shared says init shares the launcher's memory: it was prestarted
-	// for nook run, the launcher's one sandbox.
-	shared bool
+	// prestarted says init was started by nook run's constructor, for
+	// the launcher's one sandbox.
+	prestarted bool
 	// speculative says init runs a warm record's program (warm.go) that
 	// matches the launch's, verdict is the byte that says so ('c', or
 	// 'a' when only the app section differs): see ready.
 	speculative bool
-	verdict     byte
+	verdict     []byte
 	// record is the warm record to store for the next launch, nil when
 	// the one init ran is this launch's (see Run).
 	record []byte
@@ -54,9 +55,8 @@ func (sp *spawn) release() {
 // that wants every CPU (running nook-image). It does nothing otherwise.
 func Unpin() { C.nook_unpin() }
 
-// atClone are the namespaces the init stage is cloned into; it unshares
-// the others itself (initstage.c: a child sharing its parent's memory
-// cannot unshare a user namespace, and init must be PID 1).
+// atClone are the namespaces the init stage is cloned into (init must be
+// PID 1); it unshares the others itself, beside the launcher's work.
 const atClone = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
 
 // startInit starts the init stage in the namespaces of flags, writes its
@@ -87,18 +87,14 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 		at := len(rec) - len(prog) + appAt
 		switch {
 		case bytes.Equal(rec, warm):
-			sp.speculative, sp.verdict = true, 'c'
+			sp.speculative, sp.verdict = true, []byte{'c'}
 			return sp, nil
 		case len(warm) >= at && bytes.Equal(rec[:at], warm[:at]):
 			// Only the app's arguments, environment, working directory
-			// or filter changed: init takes this launch's app section
-			// (ready tells it to) and keeps its setup.
-			app := C.CBytes(prog[appAt:])
-			a := C.nook_spawn_args_of(sp.mem)
-			a.app = (*C.uchar)(app)
-			a.app_len = C.size_t(len(prog) - appAt)
-			sp.prog = app
-			sp.speculative, sp.verdict, sp.record = true, 'a', rec
+			// or filter changed: init takes this launch's app section,
+			// which follows the verdict, and keeps its setup.
+			v := binary.LittleEndian.AppendUint32([]byte{'a'}, uint32(len(prog)-appAt))
+			sp.speculative, sp.verdict, sp.record = true, append(v, prog[appAt:]...), rec
 			return sp, nil
 		}
 		// Another program runs in it: it goes, and this launch's record
@@ -106,21 +102,29 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 		sp.discard()
 		sp = nil
 	}
-	cprog := C.CBytes(prog)
 	if sp != nil {
-		// It shares our memory: its arguments are filled in now.
-		setArgs(C.nook_spawn_args_of(sp.mem), s, cprog, len(prog))
-	} else {
-		var err error
-		if sp, err = cloneInit(flags, s, cprog, len(prog), stdio); err != nil {
-			C.free(cprog)
+		// It has memory of its own: the identity and the program come
+		// as its payload, once the id maps are written.
+		if warmPath() != "" {
+			sp.record = rec
+		}
+		if err := writeIDMaps(sp.pid, s, root); err != nil {
+			sp.kill()
 			return nil, err
 		}
+		if _, err := sp.syncW.Write(payload(s, root, prog)); err != nil {
+			sp.kill()
+			return nil, err
+		}
+		return sp, nil
+	}
+	cprog := C.CBytes(prog)
+	sp, err := cloneInit(flags, s, cprog, len(prog), stdio)
+	if err != nil {
+		C.free(cprog)
+		return nil, err
 	}
 	sp.prog = cprog
-	if warmPath() != "" {
-		sp.record = rec
-	}
 	if err := writeIDMaps(sp.pid, s, root); err != nil {
 		sp.kill()
 		return nil, err
@@ -130,6 +134,26 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 		return nil, err
 	}
 	return sp, nil
+}
+
+// payload is what a prestarted init reads on its sync descriptor: a
+// struct nook_payload (initstage.h) with the identity of spec s, then the
+// program.
+func payload(s *specs.Spec, root bool, prog []byte) []byte {
+	var p C.struct_nook_payload
+	b := make([]byte, 0, int(unsafe.Sizeof(p))+len(prog))
+	u32 := func(v uint32) { b = binary.LittleEndian.AppendUint32(b, v) }
+	u32(1) // set_ids
+	if root {
+		u32(1) // drop_groups
+	} else {
+		u32(0)
+	}
+	u32(s.Process.User.UID)
+	u32(s.Process.User.GID)
+	u32(0) // speculative
+	u32(uint32(len(prog)))
+	return append(b, prog...)
 }
 
 // setArgs fills in the identity of spec s and the program in a.
@@ -150,7 +174,7 @@ func setArgs(a *C.struct_nook_spawn_args, s *specs.Spec, prog unsafe.Pointer, n 
 // the confirmation, init is alive (it waits for it even to report an
 // error), so Started can look at it.
 func ready(sp *spawn) bool {
-	if _, err := sp.goW.Write([]byte{sp.verdict}); err != nil {
+	if _, err := sp.goW.Write(sp.verdict); err != nil {
 		return false
 	}
 	// Init writes nothing else until the go-ahead: the line is all there
@@ -174,7 +198,7 @@ func takePrestart(flags uintptr, stdio [3]*os.File) (*spawn, []byte) {
 		goW:    os.NewFile(uintptr(pre.go_fd), "init go-ahead"),
 		syncW:  os.NewFile(uintptr(pre.sync_fd), "init sync"),
 		mem:    pre.mem,
-		shared: true,
+		prestarted: true,
 	}
 	fits := uintptr(pre.flags|pre.unshare_flags) == flags
 	for i, f := range stdio {
@@ -233,21 +257,10 @@ func cloneInit(flags uintptr, s *specs.Spec, prog unsafe.Pointer, n int, stdio [
 
 // discard ends an init stage that has not started the app; it is reaped
 // beside the launch (its namespaces take a while to go).
-//
-// A discarded init that shared the launcher's memory may have locked
-// itself down already (a speculating one does, before its verdict), and
-// with it the memory it shares: the launcher is then non-dumpable, its
-// /proc files root's, and the copy of its memory the next init gets
-// would be too, so that an unprivileged launcher could not write that
-// init's id maps. The launcher becomes dumpable again, as it was: the
-// discarded init is being killed, and the next one locks itself down.
 func (sp *spawn) discard() {
 	unix.Kill(sp.pid, unix.SIGKILL)
 	sp.status.Close()
 	sp.goW.Close()
-	if sp.shared {
-		unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0)
-	}
 	go sp.reap()
 }
 

@@ -99,9 +99,8 @@ struct stage {
 	int unconfirmed;
 	dev_t own[32];
 	int nown;
-	// args are the launcher's arguments, newapp the app section the
-	// launcher's verdict 'a' hands over (take_app).
-	const volatile struct nook_spawn_args *args;
+	// newapp is the app section the launcher's verdict 'a' hands over
+	// (take_app).
 	struct reader newapp;
 	char msg[8192]; // the error or report being written
 	size_t msglen;
@@ -291,10 +290,32 @@ static const char *fdpath(int fd, char buf[NUMBERED]) { return numbered("/proc/s
 // The verdict is one byte: 'c', the program is the launcher's; or 'a',
 // all but the app section is (the app's arguments or environment
 // changed), and the launcher's own app section is in the arguments.
+//
+// The new app section follows 'a' on the go descriptor: its length (a
+// uint32) and its bytes, which take_app reads into memory of init's own.
+static int read_full(int fd, void *b, size_t n) {
+	for (char *p = b; n > 0;) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= r;
+	}
+	return 0;
+}
+
 static void take_app(struct stage *c) {
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	c->newapp.p = c->args->app;
-	c->newapp.end = c->args->app + c->args->app_len;
+	unsigned char n[4];
+	if (read_full(FD_GO, n, 4) < 0)
+		_exit(125);
+	uint32_t len = n[0] | n[1] << 8 | n[2] << 16 | (uint32_t)n[3] << 24;
+	unsigned char *app = len ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : NULL;
+	if (!len || app == MAP_FAILED || read_full(FD_GO, app, len) < 0)
+		_exit(125);
+	c->newapp.p = app;
+	c->newapp.end = app + len;
 }
 
 static void confirm(struct stage *c) {
@@ -998,10 +1019,8 @@ static int await_go(struct stage *c) {
 		if (!c->unconfirmed)
 			return 1;
 		c->unconfirmed = 0;
-		if (b == 'a') {
-			take_app(c);
-			return 2;
-		}
+		if (b == 'a')
+			return 2; // init reads the new section (take_app)
 	}
 }
 
@@ -1150,6 +1169,7 @@ static void start_app(struct stage *c, uint32_t placed, int sfd) {
 		switch (c->child_stage) {
 		case STAGE_REDO:
 			c->child_stage = 0;
+			take_app(c);
 			return;
 		case STAGE_CHDIR:
 			c->msglen = 0;
@@ -1301,7 +1321,6 @@ int nook_init_main(void *arg) {
 	c->msglen = 0;
 	c->child_errno = c->child_stage = 0;
 	c->unconfirmed = c->nown = 0;
-	c->args = a;
 	c->newapp.p = c->newapp.end = NULL;
 	for (int i = 0; i < MAX_SOURCES; i++)
 		c->sources[i] = -1;
@@ -1352,20 +1371,34 @@ int nook_init_main(void *arg) {
 		ns_errno = errno;
 
 	// Wait until the launcher has written the id maps and the rest of the
-	// arguments (the program, the identity).
-	char b;
-	ssize_t n;
-	do
-		n = read(FD_SYNC, &b, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		_exit(125);
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	// arguments (the program, the identity): in place, or, for a child
+	// with memory of its own made before them (a prestarted one), as a
+	// payload on the sync descriptor.
+	uint32_t set_ids = a->set_ids, drop_groups = a->drop_groups, uid = a->uid, gid = a->gid;
+	uint32_t speculative = 0;
+	const unsigned char *prog = a->prog;
+	size_t prog_len = a->prog_len;
+	if (a->payload) {
+		struct nook_payload p;
+		if (read_full(FD_SYNC, &p, sizeof p) < 0 || p.prog_len == 0)
+			_exit(125);
+		unsigned char *m = mmap(NULL, p.prog_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED || read_full(FD_SYNC, m, p.prog_len) < 0)
+			_exit(125);
+		set_ids = p.set_ids, drop_groups = p.drop_groups, uid = p.uid, gid = p.gid;
+		speculative = p.speculative;
+		prog = m;
+		prog_len = p.prog_len;
+	} else {
+		char b;
+		if (read_full(FD_SYNC, &b, 1) < 0)
+			_exit(125);
+	}
 	if (a->affinity_size)
 		sched_setaffinity(0, a->affinity_size, (const void *)a->affinity);
-	c->prog.p = a->prog;
-	c->prog.end = a->prog + a->prog_len;
-	c->unconfirmed = a->speculative;
+	c->prog.p = prog;
+	c->prog.end = prog + prog_len;
+	c->unconfirmed = speculative;
 	if (c->prog.end - c->prog.p < 12 || memcmp(c->prog.p, "nook-prog-2\n", 12) != 0)
 		bad_program(c);
 	c->prog.p += 12;
@@ -1376,12 +1409,12 @@ int nook_init_main(void *arg) {
 	// The system calls themselves: glibc's wrappers would signal the
 	// launcher's other threads, which this process does not have, and
 	// wait for them forever.
-	if (a->set_ids) {
-		if (a->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0)
+	if (set_ids) {
+		if (drop_groups && syscall(SYS_setgroups, 0, NULL) < 0)
 			die(c, "dropping supplementary groups", NULL, errno);
-		if (syscall(SYS_setresgid, a->gid, a->gid, a->gid) < 0)
+		if (syscall(SYS_setresgid, gid, gid, gid) < 0)
 			die(c, "setting gid", NULL, errno);
-		if (syscall(SYS_setresuid, a->uid, a->uid, a->uid) < 0)
+		if (syscall(SYS_setresuid, uid, uid, uid) < 0)
 			die(c, "setting uid", NULL, errno);
 	}
 	// A change of uid or gid clears the parent-death signal: set it again,
@@ -1395,7 +1428,7 @@ int nook_init_main(void *arg) {
 	setpgid(0, 0);
 
 	run_setup(c);
-	if (a->speculative)
+	if (speculative)
 		writeall(FD_STATUS, "ready\n", 6);
 	run_app(c);
 	return 125;

@@ -12,30 +12,17 @@
 struct nook_spawn_args {
 	unsigned long flags;        // CLONE_NEW* flags for clone
 	unsigned long unshare_flags; // CLONE_NEW* flags the child unshares at once
-	int share_memory;           // 1: CLONE_VM (see nook_spawn)
+	int payload;                // 1: the identity and program come as a nook_payload on sync
 	int stdio[3];               // the app's stdin, stdout, stderr
 	int status_fd;              // write end: reports to the launcher
 	int go_fd;                  // read end: the launcher's go-ahead
 	int sync_fd;                // read end: "id maps written"
-	// The rest may be filled in after nook_spawn, in the child's copy
-	// (nook_spawn_args_of), before the launcher writes the sync byte.
+	// The rest is complete before nook_spawn, unless payload is set.
 	int set_ids;                // 1: setgroups(0), setresgid(gid), setresuid(uid)
 	int drop_groups;            // 1: setgroups(0) is allowed and wanted (root)
 	uint32_t uid, gid;          // the app's ids inside (and outside)
 	const unsigned char *prog;  // the program (program.go), owned by the caller
 	size_t prog_len;
-	// speculative: the program is a warm record's (warm.go), which the
-	// launcher has not yet compared with the plan. Init runs the setup
-	// but waits for the launcher's verdict, a byte on go ('c': it is the
-	// plan's; 'a': it is, but for its app section), before anything that
-	// writes outside the sandbox's own tmpfs mounts and before the app's
-	// exec; it reports "ready" once set up.
-	int speculative;
-	// app is the launcher's own app section (program.go: what follows
-	// the placed flag), which replaces the warm record's when the launcher
-	// sends the verdict 'a'; it is filled in before that byte.
-	const unsigned char *app;
-	size_t app_len;
 	// affinity, when affinity_size is not 0, is the CPU mask the child
 	// takes once it has the sync byte: the launcher's own. A prestarted
 	// child is first kept off the launcher's CPU (spawn.c), so that it
@@ -44,15 +31,27 @@ struct nook_spawn_args {
 	size_t affinity_size;
 };
 
+// nook_payload is what a child with payload set reads from the sync
+// descriptor in place of the sync byte, followed by prog_len bytes of
+// program: the identity, and whether the program is a warm record's
+// (warm.go) that the launcher has not yet compared with the plan (then
+// init runs the setup but waits for the launcher's verdict, a byte on go:
+// 'c', it is the plan's; 'a', it is but for its app section, which
+// follows as a uint32 length and bytes; before anything that writes
+// outside the sandbox's own tmpfs mounts and before the app's exec; and
+// it reports "ready" once set up). Little-endian, as every target of
+// nook is.
+struct nook_payload {
+	uint32_t set_ids, drop_groups, uid, gid, speculative, prog_len;
+};
+
 // nook_spawn starts the init stage: a child of the calling thread in new
-// namespaces, sharing the launcher's memory or with a copy of it
-// (share_memory), that runs the program and never returns to Go. It
-// returns the child's pid and sets *mem, or returns -errno when clone
-// fails. With shared memory the launcher may fill in the rest of the
-// arguments after the clone, and keeps args->prog, and passes *mem to
-// nook_spawn_release, until it has reaped the child; with a copy, the
-// arguments must be complete before the clone. The caller owns args and
-// its descriptors (the child has its own copies of the descriptors).
+// namespaces, with a copy of the launcher's memory, that runs the program
+// and never returns to Go. It returns the child's pid and sets *mem, or
+// returns -errno when clone fails. The arguments must be complete before
+// the clone, but for those a payload brings. The caller owns args and its
+// descriptors (the child has its own copies of the descriptors), and
+// passes *mem to nook_spawn_release once it has reaped the child.
 int nook_spawn(const struct nook_spawn_args *args, void **mem);
 
 // nook_init_main is the child's code (initstage.c), run on the stack
@@ -75,10 +74,10 @@ struct nook_prestart {
 	unsigned long flags, unshare_flags; // its namespaces, as in nook_spawn_args
 	int status_fd, go_fd, sync_fd; // the launcher's ends, close-on-exec
 	void *mem;
-	// warm is the warm record the init stage runs speculatively (its
-	// arguments and id maps are set, the sync byte written), NULL when
-	// there was none: the launcher must compare it with its own before it
-	// confirms. It stays allocated for the process's life.
+	// warm is the warm record the init stage runs speculatively (its id
+	// maps are written, its payload sent), NULL when there was none: the
+	// launcher must compare it with its own before its verdict. It stays
+	// allocated for the process's life.
 	const unsigned char *warm;
 	size_t warm_len;
 };

@@ -159,7 +159,7 @@ func Run(p *Plan, opts Options) (int, error) {
 		// For the next launch; the app starts meanwhile.
 		writeWarm(warmPath(), sp.record)
 	}
-	if group == nil && !sp.shared {
+	if group == nil && !sp.prestarted {
 		// No cgroup to read after the app: init may exit as soon as the
 		// app has.
 		sp.goW.Close()
@@ -193,7 +193,7 @@ func Run(p *Plan, opts Options) (int, error) {
 		end, perr := parseReport(line)
 		switch {
 		case err != nil || perr != nil || end.Exit == nil:
-		case group == nil && sp.shared:
+		case group == nil && sp.prestarted:
 			// The prestarted init of nook run, which exits right after
 			// this: init waits for goW to close, which the launcher's exit
 			// does. Init then ends the sandbox, and the last user of the

@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -150,6 +151,14 @@ static pid_t nk_waitpid(pid_t pid, int *status, int options) { return NK6(SYS_wa
 static int nk_execve(const char *path, char *const argv[], char *const envp[]) { return NK3(SYS_execve, path, argv, envp); }
 // The kernel's sigset is 8 bytes: libc's larger sigset_t starts with it.
 static int nk_sigprocmask(int how, const sigset_t *set, sigset_t *old) { return NK6(SYS_rt_sigprocmask, how, set, old, 8, 0, 0); }
+static void *nk_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+	long r = nk_raw(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);
+	if ((unsigned long)r > -4096UL) {
+		nk_errno = (int)-r;
+		return MAP_FAILED;
+	}
+	return (void *)r;
+}
 static int nk_sched_setaffinity(pid_t pid, size_t size, const void *mask) { return NK3(SYS_sched_setaffinity, pid, size, mask); }
 static int nk_signalfd(int fd, const sigset_t *mask, int flags) { return NK6(SYS_signalfd4, fd, mask, 8, flags, 0, 0); }
 
@@ -190,6 +199,7 @@ static int nk_signalfd(int fd, const sigset_t *mask, int flags) { return NK6(SYS
 #define execve nk_execve
 #define sigprocmask nk_sigprocmask
 #define signalfd nk_signalfd
+#define mmap nk_mmap
 #define sched_setaffinity(p, n, m) nk_sched_setaffinity(p, n, m)
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,18 +39,20 @@ int nook_spawn(const struct nook_spawn_args *a, void **mem) {
 	*copy = *a;
 	char *top = (char *)((uintptr_t)copy & ~(uintptr_t)63);
 
-	// With share_memory the child shares the launcher's memory
-	// (CLONE_VM), like vfork but running beside it: no page tables to
-	// copy, no copy-on-write faults in either process afterwards, which
-	// cost each launch about a millisecond on a 2-core VM. But the
-	// memory's dumpability is then init's, which lockdown clears: the
-	// launcher's own /proc files become root's, and an unprivileged
-	// launcher can write no more id maps. So only a launcher that starts
-	// one sandbox (nook run) shares its memory.
+	// The child gets a copy of the launcher's memory, as a fork does. A
+	// child sharing it (CLONE_VM) would cost nothing to make, but every
+	// munmap and mprotect of the launcher's Go runtime would then wait
+	// for the child's CPU to flush its TLB (0.6 ms of a launch's Go start
+	// on a 2-core VM), the child would share the launcher's libc errno
+	// and dumpable flag, and the launcher could not hand it anything
+	// through memory without sharing its lifetime. nook run's prestarted
+	// child is made by a constructor before the Go runtime, when there is
+	// little memory to copy; the others are made once their arguments
+	// are complete.
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int pid = clone(nook_init_main, top, (a->share_memory ? CLONE_VM : 0) | a->flags | SIGCHLD, copy);
+	int pid = clone(nook_init_main, top, a->flags | SIGCHLD, copy);
 	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
@@ -71,9 +74,8 @@ void nook_spawn_release(void *mem) { munmap(mem, CHILD_MEM); }
 // alone takes most of a millisecond) on another CPU while the launcher's
 // Go runtime and packages start.
 
-// The namespaces of a prestarted init stage: user and PID at clone (a
-// child sharing its parent's memory cannot unshare a user namespace, and
-// init must be PID 1), the rest unshared by the child. The cgroup
+// The namespaces of a prestarted init stage: user and PID at clone (init
+// must be PID 1), the rest unshared by the child. The cgroup
 // namespace comes later (once init is in its cgroup).
 #define PRESTART_CLONE (CLONE_NEWUSER | CLONE_NEWPID)
 #define PRESTART_UNSHARE (CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)
@@ -226,13 +228,19 @@ static int write_proc(int pid, const char *name, const char *s, size_t n) {
 	return w == (ssize_t)n ? 0 : -1;
 }
 
-// speculate hands the prestarted child pid (arguments in mem) the warm
-// record b: it writes the id maps, fills in the arguments and the sync
-// byte. It returns 0 if the child was left untouched (no usable record),
-// 1 if it now runs the record, -1 if it is half set up and must go.
-static int speculate(int pid, void *mem, int sync_fd, const unsigned char *b, size_t len) {
+// speculate hands the prestarted child pid the warm record b: it writes
+// the id maps, then the record's identity and program as the child's
+// payload. It returns 0 if the child was left untouched (no usable
+// record), 1 if it now runs the record, -1 if it is half set up and must
+// go.
+static int speculate(int pid, int sync_fd, const unsigned char *b, size_t len) {
 	struct warm w;
 	if (!parse_warm(b, len, &w))
+		return 0;
+	// The payload must fit in the pipe, or the write would wait for the
+	// child to read it.
+	size_t need = sizeof(struct nook_payload) + w.prog_len;
+	if (need > 65536 && fcntl(sync_fd, F_SETPIPE_SZ, (int)need) < 0)
 		return 0;
 	if (!w.root && write_proc(pid, "setgroups", "deny", 4) < 0)
 		return 0; // nothing written yet: the launcher can still do it
@@ -240,22 +248,36 @@ static int speculate(int pid, void *mem, int sync_fd, const unsigned char *b, si
 		return w.root ? 0 : -1;
 	if (write_proc(pid, "uid_map", w.uid_map, w.uid_map_len) < 0)
 		return -1;
-	struct nook_spawn_args *a = nook_spawn_args_of(mem);
-	a->set_ids = 1;
-	a->drop_groups = w.root;
-	a->uid = w.uid;
-	a->gid = w.gid;
-	a->prog = w.prog;
-	a->prog_len = w.prog_len;
-	a->speculative = 1;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	char zero = 0;
-	return write(sync_fd, &zero, 1) == 1 ? 1 : -1;
+	struct nook_payload p = {
+		.set_ids = 1,
+		.drop_groups = w.root,
+		.uid = w.uid,
+		.gid = w.gid,
+		.speculative = 1,
+		.prog_len = w.prog_len,
+	};
+	struct iovec iov[2] = {{&p, sizeof p}, {(void *)w.prog, w.prog_len}};
+	return writev(sync_fd, iov, 2) == (ssize_t)need ? 1 : -1;
 }
 
 // The launcher's CPU mask while it is pinned (steer), to restore.
 static cpu_set_t launcher_mask;
-static int pinned;
+static int pinned, launcher_cpu = -1;
+
+// steer_args prepares steer before the clone: the mask the child takes
+// back (nook_spawn_args.affinity), when there is more than one CPU.
+static void steer_args(struct nook_spawn_args *a) {
+	if (sched_getaffinity(0, sizeof launcher_mask, &launcher_mask) < 0 || CPU_COUNT(&launcher_mask) < 2)
+		return;
+	launcher_cpu = sched_getcpu();
+	if (launcher_cpu < 0 || launcher_cpu >= CPU_SETSIZE) {
+		launcher_cpu = -1;
+		return;
+	}
+	_Static_assert(sizeof a->affinity >= sizeof launcher_mask, "affinity holds a cpu_set_t");
+	memcpy(a->affinity, &launcher_mask, sizeof launcher_mask);
+	a->affinity_size = sizeof launcher_mask;
+}
 
 // steer keeps the new child pid and the launcher apart while both start:
 // the child off this CPU until it has its sync byte, and the launcher,
@@ -266,25 +288,15 @@ static int pinned;
 // namespaces and mounts beside it: a millisecond or more per launch on
 // two CPUs. The child then takes the launcher's mask again
 // (nook_spawn_args.affinity), and so does the app it starts.
-static void steer(int pid, void *mem) {
-	cpu_set_t all, other;
-	if (sched_getaffinity(0, sizeof all, &all) < 0 || CPU_COUNT(&all) < 2)
+static void steer(int pid) {
+	if (launcher_cpu < 0)
 		return;
-	int me = sched_getcpu();
-	if (me < 0 || me >= CPU_SETSIZE)
-		return;
-	other = all;
-	CPU_CLR(me, &other);
+	cpu_set_t other = launcher_mask, mine;
+	CPU_CLR(launcher_cpu, &other);
 	if (CPU_COUNT(&other) == 0 || sched_setaffinity(pid, sizeof other, &other) < 0)
 		return;
-	struct nook_spawn_args *a = nook_spawn_args_of(mem);
-	_Static_assert(sizeof a->affinity >= sizeof all, "affinity holds a cpu_set_t");
-	memcpy(a->affinity, &all, sizeof all);
-	a->affinity_size = sizeof all;
-	cpu_set_t mine;
 	CPU_ZERO(&mine);
-	CPU_SET(me, &mine);
-	launcher_mask = all;
+	CPU_SET(launcher_cpu, &mine);
 	if (sched_setaffinity(0, sizeof mine, &mine) == 0)
 		pinned = 1;
 }
@@ -328,7 +340,7 @@ static void prestart(int argc, char **argv) {
 	struct nook_spawn_args a;
 	memset(&a, 0, sizeof a);
 	a.flags = PRESTART_CLONE;
-	a.share_memory = 1;
+	a.payload = 1;
 	a.unshare_flags = PRESTART_UNSHARE;
 	a.stdio[0] = 0;
 	a.stdio[1] = 1;
@@ -336,6 +348,7 @@ static void prestart(int argc, char **argv) {
 	a.status_fd = status[1];
 	a.go_fd = go[0];
 	a.sync_fd = sync[0];
+	steer_args(&a);
 	void *mem;
 	int pid = nook_spawn(&a, &mem);
 	close(status[1]);
@@ -343,11 +356,11 @@ static void prestart(int argc, char **argv) {
 	close(sync[0]);
 	if (pid < 0)
 		goto close_ends; // the launcher starts init itself, and reports the error
-	steer(pid, mem);
+	steer(pid);
 	size_t len = 0;
 	unsigned char *warm = warm_path[0] ? nook_read_warm(warm_path, &len) : NULL;
 	if (warm) {
-		switch (speculate(pid, mem, sync[1], warm, len)) {
+		switch (speculate(pid, sync[1], warm, len)) {
 		case 0:
 			free(warm);
 			warm = NULL;
