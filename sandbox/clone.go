@@ -193,11 +193,11 @@ func takePrestart(flags uintptr, stdio [3]*os.File) (*spawn, []byte) {
 		return nil, nil
 	}
 	sp := &spawn{
-		pid:    int(pre.pid),
-		status: os.NewFile(uintptr(pre.status_fd), "init status"),
-		goW:    os.NewFile(uintptr(pre.go_fd), "init go-ahead"),
-		syncW:  os.NewFile(uintptr(pre.sync_fd), "init sync"),
-		mem:    pre.mem,
+		pid:        int(pre.pid),
+		status:     os.NewFile(uintptr(pre.status_fd), "init status"),
+		goW:        os.NewFile(uintptr(pre.go_fd), "init go-ahead"),
+		syncW:      os.NewFile(uintptr(pre.sync_fd), "init sync"),
+		mem:        pre.mem,
 		prestarted: true,
 	}
 	fits := uintptr(pre.flags|pre.unshare_flags) == flags
