@@ -3,7 +3,10 @@
 # starting /bin/true in fresh user, mount, pid, ipc, uts, net and cgroup
 # namespaces with equivalent read-only binds of the host image, a new
 # session and death with the parent. nook also loads a seccomp filter,
-# drops every capability and masks host secrets.
+# drops every capability and masks host secrets. Launches after the first
+# find the warm record the first left (docs/security.md: the init stage
+# sets the sandbox up while nook's Go runtime starts), as repeated
+# launches of an app from its menu entry do.
 #
 # Usage: bench/launch.sh [NOOK_BINARY]   (run as root: it benchmarks as root
 # and as the unprivileged user nooktest). Needs hyperfine, bubblewrap and
