@@ -35,8 +35,9 @@ type spawn struct {
 	// record is the warm record to store for the next launch, nil when
 	// the one init ran is this launch's (see Run).
 	record []byte
-	// prog and mem are memory the init stage uses (it shares the
-	// launcher's): release frees them once init has been reaped.
+	// prog and mem are the launcher's memory for the init stage (its
+	// program, when cloned with it in place, and its stack's mapping):
+	// release frees them once init has been reaped.
 	prog, mem unsafe.Pointer
 }
 

@@ -196,10 +196,9 @@ func Run(p *Plan, opts Options) (int, error) {
 		case group == nil && sp.prestarted:
 			// The prestarted init of nook run, which exits right after
 			// this: init waits for goW to close, which the launcher's exit
-			// does. Init then ends the sandbox, and the last user of the
-			// memory they share tears it down, both after nook is gone:
-			// the namespaces (half a millisecond here, more with many
-			// mounts) and the Go heap (a few tenths more).
+			// does. Init then ends the sandbox after nook is gone: the
+			// kernel's teardown of the namespaces (half a millisecond
+			// here, more with many mounts) is not nook's.
 			lingers = true
 			lingering = append(lingering, sp)
 			return *end.Exit, nil
