@@ -46,6 +46,15 @@ as() { # as USER COMMAND...: a command line for hyperfine
 id nooktest >/dev/null 2>&1 || useradd --create-home nooktest
 for user in root nooktest; do
 	echo "== as $user"
+	if [ "$user" != root ]; then
+		# A desktop session (pam_systemd) gives the user a tmpfs
+		# XDG_RUNTIME_DIR, where nook keeps its records of running
+		# sandboxes; runuser makes no session, and without it they would
+		# go to /tmp, on disk. Both commands get it; bwrap ignores it.
+		run_dir=/run/user/$(id -u "$user")
+		[ -d "$run_dir" ] || install -d -m 0700 -o "$user" -g "$(id -g "$user")" "$run_dir"
+		export XDG_RUNTIME_DIR=$run_dir
+	fi
 	# warm the seccomp filter cache once
 	if [ "$user" = root ]; then "$dir/nook" run "$dir/true.toml"; else runuser -u nooktest -- "$dir/nook" run "$dir/true.toml"; fi
 	hyperfine -N --warmup 20 --runs 300 --export-json "$dir/$user.json" \
