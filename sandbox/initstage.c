@@ -8,10 +8,10 @@
 // bubblewrap's does (bench/launch.sh).
 //
 // Rules for this file, since the child is a copy of one thread of a
-// multi-threaded Go process, or shares its memory: it makes its system
-// calls itself, with an errno of its own (rawsys.h), calls only libc
-// functions that touch no shared state (string functions; no malloc, no
-// stdio, no locks), never returns into Go, and leaves with _exit. The
+// multi-threaded Go process: it makes its system calls itself, with an
+// errno of its own (rawsys.h), calls only libc functions that touch no
+// shared state (string functions; no malloc, no stdio, no locks; memory
+// it needs comes from mmap), never returns into Go, and leaves with _exit. The
 // launcher's side (nook_spawn, the prestart constructor) is in spawn.c.
 
 #define _GNU_SOURCE
@@ -82,9 +82,7 @@ struct reader {
 	const unsigned char *p, *end;
 };
 
-// stage is the init stage's state. It lives on the child's own stack: the
-// child shares the launcher's memory (CLONE_VM), where other sandboxes'
-// init stages may run at the same time.
+// stage is the init stage's state. It lives on the child's own stack.
 struct stage {
 	const char *app;
 	const char *doing; // what init is doing, for error messages
@@ -311,6 +309,8 @@ static void take_app(struct stage *c) {
 	if (read_full(FD_GO, n, 4) < 0)
 		_exit(125);
 	uint32_t len = n[0] | n[1] << 8 | n[2] << 16 | (uint32_t)n[3] << 24;
+	if (len > 64u << 20)
+		_exit(125);
 	unsigned char *app = len ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : NULL;
 	if (!len || app == MAP_FAILED || read_full(FD_GO, app, len) < 0)
 		_exit(125);

@@ -58,9 +58,6 @@ int nook_spawn(const struct nook_spawn_args *args, void **mem);
 // nook_spawn made with arg, its copy of the arguments; it never returns.
 int nook_init_main(void *arg);
 
-// nook_spawn_args_of is the child's copy of its arguments in mem.
-struct nook_spawn_args *nook_spawn_args_of(void *mem);
-
 // nook_spawn_release frees what nook_spawn allocated for a child that has
 // been reaped.
 void nook_spawn_release(void *mem);

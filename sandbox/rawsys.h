@@ -1,15 +1,17 @@
 // System calls for the init stage's child (initstage.c), without libc.
 //
-// The child is cloned from a launcher thread and, for nook run, shares the
-// launcher's memory (CLONE_VM) without a thread-local storage of its own:
-// libc's errno is then the launcher thread's, which the Go runtime and cgo
-// write at the same time. (A prestarted init that sets up the sandbox
-// while Go starts lost that race about once in fifty launches: an openat2
-// failing with ENOENT read back as EINVAL.) So the child makes its system
-// calls itself and keeps its errno in a variable of its own: a plain
-// global, since no two init stages run in one memory (a cloned init has
-// a copy of the launcher's memory, a prestarted one is the only one, and
-// the app's task shares it only until exec, while init waits in vfork).
+// The child is a copy of one thread of the launcher, made by clone(2)
+// without exec: of a multi-threaded Go process, whose other threads it
+// does not have (glibc's setresuid would wait for them forever, and a
+// lock one of them held stays held), or of nook run before its Go runtime
+// started. It made its system calls through libc before, sharing the
+// launcher's memory: libc's errno was then the launcher thread's, which
+// the Go runtime wrote at the same time (about once in fifty launches an
+// openat2 failing with ENOENT read back as EINVAL). It no longer shares
+// that memory, but keeps making its system calls itself, with an errno of
+// its own: a plain global, which the app's task shares with init only
+// until exec, while init waits in vfork. The calls go to the kernel with
+// nothing in between, whatever the libc.
 //
 // Include this after the system headers and only from the child's code:
 // it redefines errno and the names of the libc functions the child uses.

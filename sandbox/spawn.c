@@ -26,6 +26,11 @@
 #define CHILD_MEM (1 << 20)
 #define GUARD 4096
 
+// args_of is the child's copy of its arguments, at the top of mem.
+static struct nook_spawn_args *args_of(void *mem) {
+	return (struct nook_spawn_args *)((char *)mem + CHILD_MEM - sizeof(struct nook_spawn_args));
+}
+
 int nook_spawn(const struct nook_spawn_args *a, void **mem) {
 	char *m = mmap(NULL, CHILD_MEM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
 	if (m == MAP_FAILED)
@@ -35,7 +40,7 @@ int nook_spawn(const struct nook_spawn_args *a, void **mem) {
 		munmap(m, CHILD_MEM);
 		return -e;
 	}
-	struct nook_spawn_args *copy = nook_spawn_args_of(m);
+	struct nook_spawn_args *copy = args_of(m);
 	*copy = *a;
 	char *top = (char *)((uintptr_t)copy & ~(uintptr_t)63);
 
@@ -63,9 +68,6 @@ int nook_spawn(const struct nook_spawn_args *a, void **mem) {
 	return pid;
 }
 
-struct nook_spawn_args *nook_spawn_args_of(void *mem) {
-	return (struct nook_spawn_args *)((char *)mem + CHILD_MEM - sizeof(struct nook_spawn_args));
-}
 
 void nook_spawn_release(void *mem) { munmap(mem, CHILD_MEM); }
 
