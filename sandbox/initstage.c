@@ -27,6 +27,7 @@
 #include <sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,17 +214,25 @@ static void setup_prefix(struct stage *c) {
 	put(c, ": ");
 }
 
-// die reports "setting up sandbox for APP: WHAT ARG: ERRNO" and exits 125.
-static void __attribute__((noreturn)) die(struct stage *c, const char *what, const char *arg, int e) {
+// dief reports "setting up sandbox for APP: " and its strings up to
+// NULL, then ": " and errno e, and exits 125.
+static void __attribute__((noreturn, sentinel)) dief(struct stage *c, int e, ...) {
 	setup_prefix(c);
-	put(c, what);
-	if (arg) {
-		put(c, " ");
-		put(c, arg);
-	}
+	va_list ap;
+	va_start(ap, e);
+	for (const char *s; (s = va_arg(ap, const char *));)
+		put(c, s);
+	va_end(ap);
 	put(c, ": ");
 	puterr(c, e);
 	fail(c, 125);
+}
+
+// die reports "setting up sandbox for APP: WHAT ARG: ERRNO" and exits 125.
+static void __attribute__((noreturn)) die(struct stage *c, const char *what, const char *arg, int e) {
+	if (arg)
+		dief(c, e, what, " ", arg, NULL);
+	dief(c, e, what, NULL);
 }
 
 // ---- the program
@@ -488,17 +497,8 @@ static void op_source(struct stage *c) {
 	if (idx >= MAX_SOURCES)
 		bad_program(c);
 	int fd = open(path, O_PATH | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		setup_prefix(c);
-		put(c, "opening bind source ");
-		put(c, path);
-		put(c, " for ");
-		put(c, dest);
-		put(c, ": ");
-		puterr(c, e);
-		fail(c, 125);
-	}
+	if (fd < 0)
+		dief(c, errno, "opening bind source ", path, " for ", dest, NULL);
 	c->sources[idx] = fd;
 }
 
@@ -576,15 +576,8 @@ static void prepare_upper(struct stage *c, int up, const char **dirs, uint32_t n
 		}
 		if (mode == 0)
 			continue;
-		if (mkdirat(up, d, mode) < 0 || fchmodat(up, d, mode, 0) < 0) {
-			int e = errno;
-			setup_prefix(c);
-			put(c, "creating /");
-			put(c, d);
-			put(c, " in the upper dir: ");
-			puterr(c, e);
-			fail(c, 125);
-		}
+		if (mkdirat(up, d, mode) < 0 || fchmodat(up, d, mode, 0) < 0)
+			dief(c, errno, "creating /", d, " in the upper dir", NULL);
 	}
 }
 
@@ -693,17 +686,8 @@ static void op_mount(struct stage *c) {
 	if (fd < 0)
 		die(c, "creating mount point", dest, errno);
 	char b[NUMBERED];
-	if (mount(source, fdpath(fd, b), type, flags, data) < 0) {
-		int e = errno;
-		setup_prefix(c);
-		put(c, "mounting ");
-		put(c, type);
-		put(c, " on ");
-		put(c, dest);
-		put(c, ": ");
-		puterr(c, e);
-		fail(c, 125);
-	}
+	if (mount(source, fdpath(fd, b), type, flags, data) < 0)
+		dief(c, errno, "mounting ", type, " on ", dest, NULL);
 	close(fd);
 	if (strcmp(type, "tmpfs") == 0)
 		own_mount(c, dest, 1);
@@ -724,29 +708,13 @@ static void op_bind(struct stage *c) {
 	if (fd < 0)
 		die(c, "creating mount point", dest, errno);
 	char bs[NUMBERED], bd[NUMBERED];
-	if (mount(fdpath(src, bs), fdpath(fd, bd), NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0) {
-		int e = errno;
-		setup_prefix(c);
-		put(c, "binding ");
-		put(c, source);
-		put(c, " on ");
-		put(c, dest);
-		put(c, ": ");
-		puterr(c, e);
-		fail(c, 125);
-	}
+	if (mount(fdpath(src, bs), fdpath(fd, bd), NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
+		dief(c, errno, "binding ", source, " on ", dest, NULL);
 	close(fd);
 	close(src);
 	c->sources[idx] = -1;
-	if (flags && remount(c, dest, flags) < 0) {
-		int e = errno;
-		setup_prefix(c);
-		put(c, "mount ");
-		put(c, dest);
-		put(c, ": remounting: ");
-		puterr(c, e);
-		fail(c, 125);
-	}
+	if (flags && remount(c, dest, flags) < 0)
+		dief(c, errno, "mount ", dest, ": remounting", NULL);
 }
 
 static void op_symlink(struct stage *c) {
@@ -821,25 +789,11 @@ static void op_readonly(struct stage *c) {
 	}
 	char b[NUMBERED];
 	const char *self = fdpath(fd, b);
-	if (mount(self, self, NULL, MS_BIND | MS_REC, NULL) < 0) {
-		int e = errno;
-		setup_prefix(c);
-		put(c, "making ");
-		put(c, path);
-		put(c, " read-only: ");
-		puterr(c, e);
-		fail(c, 125);
-	}
+	if (mount(self, self, NULL, MS_BIND | MS_REC, NULL) < 0)
+		dief(c, errno, "making ", path, " read-only", NULL);
 	close(fd);
-	if (remount(c, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0) {
-		int e = errno;
-		setup_prefix(c);
-		put(c, "making ");
-		put(c, path);
-		put(c, " read-only: ");
-		puterr(c, e);
-		fail(c, 125);
-	}
+	if (remount(c, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0)
+		dief(c, errno, "making ", path, " read-only", NULL);
 }
 
 // op_mask hides path: a read-only empty tmpfs over a directory, the

@@ -14,12 +14,14 @@ var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT
 
 // relay catches the forwarded signals for one Run. signal.Notify and
 // signal.Stop cost about half a millisecond each (os/signal enables each
-// signal with a round trip to the goroutine that owns the signal mask),
-// so both run beside the launch: Notify from CatchSignals at the top of
-// nook run (or from Run), Stop after Run.
+// signal with a round trip to the goroutine that owns the signal mask).
+// nook run calls CatchSignals first thing, while the init stage it
+// prestarted builds the sandbox; Run, when nobody did, notifies in a
+// goroutine beside the launch; Stop runs after Run.
 type relay struct {
 	sigs     chan os.Signal
 	notified chan struct{} // closed once Notify has returned
+	taken    chan struct{} // closed when Run forwards what arrives
 	mu       sync.Mutex
 	running  bool // Run forwards what arrives (else it is the default's)
 }
@@ -30,7 +32,7 @@ var early struct {
 }
 
 func newRelay(wait bool) *relay {
-	r := &relay{sigs: make(chan os.Signal, 8), notified: make(chan struct{})}
+	r := &relay{sigs: make(chan os.Signal, 8), notified: make(chan struct{}), taken: make(chan struct{})}
 	notify := func() {
 		signal.Notify(r.sigs, forwarded...)
 		close(r.notified)
@@ -44,16 +46,24 @@ func newRelay(wait bool) *relay {
 }
 
 // CatchSignals starts catching the signals the next Run passes on to the
-// app, so that this costs the launch nothing. Until Run has started the
-// sandbox, a signal caught ends nook as its default action would (SIGWINCH
-// is ignored); once it has, the app gets it. Call it once, before Run.
+// app. (A goroutine for it waited milliseconds for a thread while nook run
+// was pinned to one CPU, so it notifies at once.) Until Run has started
+// the sandbox, a signal caught ends nook as its default action would
+// (SIGWINCH is ignored); once it has, the app gets it. Call it once,
+// before Run.
 func CatchSignals() {
 	r := newRelay(true)
 	go func() {
-		for s := range r.sigs {
+		for {
+			var s os.Signal
+			select {
+			case <-r.taken:
+				return
+			case s = <-r.sigs:
+			}
 			r.mu.Lock()
 			if r.running {
-				// Run reads from here on: give it back.
+				// Run took over meanwhile: the app gets it.
 				r.mu.Unlock()
 				select {
 				case r.sigs <- s:
@@ -61,12 +71,10 @@ func CatchSignals() {
 				}
 				return
 			}
-			if s == unix.SIGWINCH {
-				r.mu.Unlock()
-				continue
+			if s != unix.SIGWINCH {
+				signal.Reset(s)
+				unix.Kill(os.Getpid(), s.(syscall.Signal)) // with r.mu held: Run does not take over
 			}
-			signal.Reset(s)
-			unix.Kill(os.Getpid(), s.(syscall.Signal)) // with r.mu held: Run does not take over
 			r.mu.Unlock()
 		}
 	}()
@@ -92,6 +100,7 @@ func (r *relay) forward() {
 	r.mu.Lock()
 	r.running = true
 	r.mu.Unlock()
+	close(r.taken)
 }
 
 // stop ends catching, beside whatever the caller does next.

@@ -129,10 +129,10 @@ static void set_warm_path(int argc, char **argv) {
 const char *nook_warm_path(void) { return warm_path[0] ? warm_path : NULL; }
 
 // trusted says whether fd is owned by the effective uid and writable by
-// no one else: only then may what it holds run in a sandbox.
-static int trusted(int fd) {
-	struct stat st;
-	return fstat(fd, &st) == 0 && st.st_uid == geteuid() && !(st.st_mode & 022);
+// no one else (only then may what it holds run in a sandbox), and fills
+// in st.
+static int trusted(int fd, struct stat *st) {
+	return fstat(fd, st) == 0 && st->st_uid == geteuid() && !(st->st_mode & 022);
 }
 
 unsigned char *nook_read_warm(const char *path, size_t *len) {
@@ -145,13 +145,13 @@ unsigned char *nook_read_warm(const char *path, size_t *len) {
 	int dir = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
 		return NULL;
-	int fd = trusted(dir) ? openat(dir, slash + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	struct stat st;
+	int fd = trusted(dir, &st) ? openat(dir, slash + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
 	close(dir);
 	if (fd < 0)
 		return NULL;
-	struct stat st;
 	unsigned char *b = NULL;
-	if (!trusted(fd) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 12 || st.st_size > 64 << 20)
+	if (!trusted(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < 12 || st.st_size > 64 << 20)
 		goto out;
 	if (!(b = malloc(st.st_size)))
 		goto out;

@@ -93,7 +93,7 @@ func plainRun(args []string) (ref string, rest []string, ok bool) {
 
 // run launches ref with args and returns nook's exit status.
 func run(ref string, args []string, rf *resourceFlags) (int, error) {
-	sandbox.CatchSignals() // beside the compile: it takes half a millisecond
+	sandbox.CatchSignals() // while the prestarted init builds the sandbox
 	pl, err := compile(ref, args, rf.apply)
 	if err != nil {
 		return 125, err

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -194,5 +195,26 @@ func chmod777(t *testing.T, path string) {
 	t.Helper()
 	if err := os.Chmod(path, 0o777); err != nil { // past the umask
 		t.Fatal(err)
+	}
+}
+
+// Invariants 2 and 3 hold on every path a launch takes through warm
+// records: without one, from a matching one, and from one that matches
+// but for the app section (the app's task, made and filtered before the
+// verdict, is made again from the launch's own section).
+func TestRunWarmRecordLockdown(t *testing.T) {
+	e := newE2E(t)
+	p := e.profile("locked", "", "/probe/probe", "read")
+	for i, file := range []string{"/proc/self/status", "/proc/self/status", "/proc/self/../self/status"} {
+		status := e.readInside(t, file, "run", p, "--", file)
+		for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2", "CapInh:\t0000000000000000", "CapPrm:\t0000000000000000",
+			"CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000"} {
+			if !strings.Contains(status, want+"\n") {
+				t.Errorf("launch %d: the app's status lacks %q:\n%s", i, want, status)
+			}
+		}
+	}
+	if _, err := os.Stat(e.warmRecord("run", p)); err != nil {
+		t.Errorf("no warm record: the launches did not take the paths this test is for: %v", err)
 	}
 }
