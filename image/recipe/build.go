@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -316,6 +317,10 @@ func ownerOf(fi os.FileInfo) (int, int) {
 
 // removeStale removes the step directories of builds whose process is
 // gone (killed mid-step), named build-PID-* in the store's tmp directory.
+// A killed build's sandbox dies a moment after its launcher (the kernel
+// kills init, then init's namespace), and until then its step may still
+// write into the directory: a removal that fails is tried again for up to
+// a second, and what is left after that is left for the next build.
 func removeStale(tmp string) {
 	dirs, _ := filepath.Glob(filepath.Join(tmp, "build-*-*"))
 	for _, d := range dirs {
@@ -323,8 +328,11 @@ func removeStale(tmp string) {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
-			os.RemoveAll(d)
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); !os.IsNotExist(err) {
+			continue
+		}
+		for try := 0; os.RemoveAll(d) != nil && try < 50; try++ {
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
