@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // A warm record is the last program "nook run" ran with the same
@@ -115,10 +118,15 @@ func prestartedWarm(pre *C.struct_nook_prestart) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(pre.warm)), int(pre.warm_len))
 }
 
+// maxWarmRecords is how many warm records a cache directory keeps:
+// writeWarm removes the least recently used beyond it.
+const maxWarmRecords = 64
+
 // writeWarm stores record rec at path for the next launch: in a new file
 // (mode 0600) renamed into place, so that a reader never sees half of
-// one. It creates the directory (0700) if it is missing; the record is
-// an optimisation, so errors are dropped.
+// one. It creates the directory (0700) if it is missing, and then keeps
+// the directory to maxWarmRecords records (pruneWarm). The record is an
+// optimisation, so errors are dropped.
 func writeWarm(path string, rec []byte) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".run-*")
@@ -137,5 +145,41 @@ func writeWarm(path string, rec []byte) {
 	}
 	if err != nil {
 		os.Remove(f.Name())
+		return
+	}
+	pruneWarm(dir, maxWarmRecords)
+}
+
+// pruneWarm removes the warm records (run-*) in dir beyond the keep most
+// recently used. A record is used when the constructor reads it, which
+// sets its access time (at most daily under relatime) without writing it;
+// its use is the later of its access and modification times.
+func pruneWarm(dir string, keep int) {
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) <= keep {
+		return
+	}
+	type record struct {
+		name string
+		used int64
+	}
+	var recs []record
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "run-") {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Lstat(filepath.Join(dir, e.Name()), &st) != nil {
+			continue
+		}
+		used := max(st.Atim.Nano(), st.Mtim.Nano())
+		recs = append(recs, record{e.Name(), used})
+	}
+	if len(recs) <= keep {
+		return
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].used > recs[j].used })
+	for _, r := range recs[keep:] {
+		os.Remove(filepath.Join(dir, r.name))
 	}
 }

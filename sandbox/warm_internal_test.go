@@ -2,10 +2,12 @@ package sandbox
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 )
 
 // A warm record runs in a sandbox before the launcher has compared it with
@@ -109,5 +111,60 @@ func TestWarmRecordName(t *testing.T) {
 		if got := WarmRecordName(tc.x) == WarmRecordName(tc.y); got != tc.same {
 			t.Errorf("%q and %q share a name: %v, want %v", tc.x, tc.y, got, tc.same)
 		}
+	}
+}
+
+// A cache directory keeps maxWarmRecords records: writing one more removes
+// the least recently used (the later of access and modification), and
+// nothing that is not a record.
+func TestWarmRecordPrune(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Hour)
+	name := func(i int) string { return fmt.Sprintf("run-%016x", i) }
+	for i := 0; i < maxWarmRecords; i++ {
+		file := filepath.Join(dir, name(i))
+		if err := os.WriteFile(file, []byte(warmMagic), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Record i was written at base+i seconds; record 0 was read
+		// (its access time) after all the others were written.
+		atime, mtime := base.Add(time.Duration(i)*time.Second), base.Add(time.Duration(i)*time.Second)
+		if i == 0 {
+			atime = base.Add(time.Duration(maxWarmRecords) * time.Second)
+		}
+		if err := os.Chtimes(file, atime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := filepath.Join(dir, "seccomp-cache")
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeWarm(filepath.Join(dir, "run-new"), []byte(warmMagic))
+	writeWarm(filepath.Join(dir, "run-newer"), []byte(warmMagic))
+	for _, tc := range []struct {
+		file string
+		kept bool
+	}{
+		{"run-new", true},
+		{"run-newer", true},
+		{name(0), true},  // read most recently of the old ones
+		{name(1), false}, // the two least recently used
+		{name(2), false},
+		{name(3), true},
+		{name(maxWarmRecords - 1), true},
+		{"seccomp-cache", true},
+	} {
+		_, err := os.Stat(filepath.Join(dir, tc.file))
+		if kept := err == nil; kept != tc.kept {
+			t.Errorf("%s kept: %v, want %v", tc.file, kept, tc.kept)
+		}
+	}
+	recs, _ := filepath.Glob(filepath.Join(dir, "run-*"))
+	if len(recs) != maxWarmRecords {
+		t.Errorf("%d records, want %d", len(recs), maxWarmRecords)
 	}
 }
