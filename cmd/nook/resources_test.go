@@ -368,8 +368,10 @@ func TestRunCgroupInside(t *testing.T) {
 // sandbox dies; the cgroup left behind is removed by the next nook call.
 func TestKilledLauncherCgroupCollected(t *testing.T) {
 	needLimits(t, cgroup.Limits{PIDs: 100})
-	e := newE2E(t)
-	s := e.start(runArgs(e.profile("victim", "", "/probe/probe", "sleep", "60"), "--pids", "100")...)
+	// Its own runtime directory: a nook call of another test would
+	// collect the group too soon.
+	e := newStateE2E(t)
+	s := e.e2e.start(runArgs(e.profile("victim", "", "/probe/probe", "sleep", "60"), "--pids", "100")...)
 	ref := groupOf(t, s)
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
