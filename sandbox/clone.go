@@ -78,8 +78,8 @@ const atClone = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
 func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*os.File) (*spawn, error) {
 	root := os.Geteuid() == 0
 	sp, warm := takePrestart(flags, stdio)
-	var rec []byte
-	if sp != nil {
+	var rec []byte // this launch's record: to compare, or to store
+	if sp != nil && (warm != nil || warmPath() != "") {
 		rec = warmRecord(s, root, prog)
 	}
 	if sp != nil && warm != nil {
@@ -106,9 +106,7 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 	if sp != nil {
 		// It has memory of its own: the identity and the program come
 		// as its payload, once the id maps are written.
-		if warmPath() != "" {
-			sp.record = rec
-		}
+		sp.record = rec
 		if err := writeIDMaps(sp.pid, s, root); err != nil {
 			sp.kill()
 			return nil, err
@@ -126,6 +124,9 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 		return nil, err
 	}
 	sp.prog = cprog
+	// Set when a prestarted init was discarded: this launch's record
+	// replaces the one it ran.
+	sp.record = rec
 	if err := writeIDMaps(sp.pid, s, root); err != nil {
 		sp.kill()
 		return nil, err

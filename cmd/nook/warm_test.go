@@ -66,6 +66,20 @@ func TestRunWarmRecord(t *testing.T) {
 	if now, _ := os.ReadFile(rec); !bytes.Equal(now, first) {
 		t.Errorf("the forged record was not replaced by the launch's own")
 	}
+
+	// The same when the record's setup differs (here: its mounts), which
+	// discards the init stage that ran it.
+	forged = bytes.ReplaceAll(first, []byte("/probe"), []byte("/probf"))
+	if bytes.Equal(forged, first) {
+		t.Fatal("the record does not hold the mounts")
+	}
+	writeRecord(t, rec, forged)
+	if code, out, stderr := e.outputs("run", p); code != 0 || out != "one\n" {
+		t.Fatalf("launch with a record of other mounts: exit %d, stdout %q (want the profile's app), stderr %s", code, out, stderr)
+	}
+	if now, _ := os.ReadFile(rec); !bytes.Equal(now, first) {
+		t.Errorf("the record of other mounts was not replaced by the launch's own")
+	}
 }
 
 // A launch whose program differs from the record's only in the app
