@@ -11,11 +11,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <dirent.h>
+#include <link.h> // ElfW
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -319,6 +321,40 @@ void nook_unpin(void) {
 	closedir(d);
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 // Linux 5.14
+#endif
+
+// map_image maps every page of nook's read-only segments (code, read-only
+// data, the Go runtime's tables) into the page tables at once, as
+// madvise(MADV_POPULATE_READ) does: a page fault costs far more than a
+// page mapped in a batch where faults trap to a hypervisor (16-30 us per
+// fault against 0.3 us per page on the 2-core VM bench/launch.sh ran
+// on), and the Go runtime, nook's packages and main fault in a few
+// hundred pages before a launch's go-ahead. Kernels before 5.14 refuse
+// the advice, and then the pages fault in as before.
+static void map_image(void) {
+	const unsigned char *ph = (const unsigned char *)getauxval(AT_PHDR);
+	size_t n = getauxval(AT_PHNUM), ent = getauxval(AT_PHENT);
+	if (!ph || ent < sizeof(ElfW(Phdr)))
+		return;
+	uintptr_t bias = 0; // a static executable not built as PIE has none
+	for (size_t i = 0; i < n; i++) {
+		const ElfW(Phdr) *p = (const ElfW(Phdr) *)(ph + i * ent);
+		if (p->p_type == PT_PHDR)
+			bias = (uintptr_t)ph - p->p_vaddr;
+	}
+	long page = sysconf(_SC_PAGESIZE);
+	for (size_t i = 0; i < n; i++) {
+		const ElfW(Phdr) *p = (const ElfW(Phdr) *)(ph + i * ent);
+		if (p->p_type != PT_LOAD || (p->p_flags & PF_W))
+			continue;
+		uintptr_t start = (bias + p->p_vaddr) & ~(uintptr_t)(page - 1);
+		uintptr_t end = bias + p->p_vaddr + p->p_memsz;
+		madvise((void *)start, end - start, MADV_POPULATE_READ);
+	}
+}
+
 static void prestart(int argc, char **argv) {
 	if (argc < 2 || strcmp(argv[1], "run") != 0)
 		return;
@@ -388,6 +424,8 @@ static void prestart(int argc, char **argv) {
 		.warm = warm,
 		.warm_len = len,
 	};
+	// Last: the child has all it needs, and sets up on its own CPU.
+	map_image();
 	return;
 close_ends:
 	close(status[0]);

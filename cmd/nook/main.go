@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nook-sandbox/nook/cmd/internal/cli"
+	// Maps the heap nook run is about to use before it does.
+	_ "github.com/nook-sandbox/nook/cmd/internal/prefault"
 )
 
 // exitError carries an exit status to main (see cli.ExitError).
