@@ -46,11 +46,17 @@ type Options struct {
 	Filter []byte
 	// Stdio are the app's standard streams.
 	Stdio Stdio
-	// Started, when not nil, is called once the init stage exists, before
-	// the app starts, on the goroutine that called Run. Run goes on when it
-	// returns. It is called a second time, with another init stage, when
-	// Run had to start over (a prestarted init's warm record failed to set
-	// up: see launch).
+	// Started, when not nil, is called once the init stage exists, on the
+	// goroutine that called Run, which goes on when it returns. Init is
+	// still there to look at: it waits for the launcher to let it go once
+	// the app has ended (or, when the app could not start, stays a zombie
+	// until Run reaps it). With a cgroup, Started is called before the
+	// app starts (so that a record names the group before the app can fill
+	// it), and a second time, with another init stage, when Run had to
+	// start over (a prestarted init's warm record failed to set up: see
+	// launch). Without one, it is called once, right after the go-ahead,
+	// while the app starts on another CPU: it then costs the launch
+	// nothing.
 	Started func(Instance)
 	// Cgroup, when not nil, puts the sandbox in a new control group with
 	// limits before the app starts; Run destroys the group when the
@@ -155,6 +161,10 @@ func Run(p *Plan, opts Options) (int, error) {
 	<-r.notified
 	r.forward()
 	sp.goW.Write([]byte{0})
+	if opts.Started != nil && group == nil {
+		// Before goW closes below: until then init stays.
+		opts.Started(Instance{InitPID: sp.pid})
+	}
 	if sp.record != nil {
 		// For the next launch; the app starts meanwhile.
 		writeWarm(warmPath(), sp.record)
@@ -238,13 +248,13 @@ func Run(p *Plan, opts Options) (int, error) {
 	return code, nil
 }
 
-// launch starts the init stage, puts it in its cgroup and calls
-// opts.Started. Init builds the sandbox meanwhile and then waits for the
-// go-ahead, so it is still there for Started to look at. When a prestarted
-// init ran a warm record whose setup failed (warm.go: the host changed
-// since the record was written), launch does it all once more, with an
-// init that runs prog from the start: Started is then called again, with
-// the new init. Errors are *ExitErrors.
+// launch starts the init stage, puts it in its cgroup and, when there is
+// one, calls opts.Started. Init builds the sandbox meanwhile and then
+// waits for the go-ahead, so it is still there for Started to look at.
+// When a prestarted init ran a warm record whose setup failed (warm.go:
+// the host changed since the record was written), launch does it all once
+// more, with an init that runs prog from the start: Started is then
+// called again, with the new init. Errors are *ExitErrors.
 func launch(p *Plan, opts Options, flags uintptr, prog []byte, appAt int, stdio [3]*os.File) (*spawn, cgroup.Group, error) {
 	for {
 		sp, err := startInit(flags, &p.Spec, prog, appAt, stdio)
@@ -259,7 +269,7 @@ func launch(p *Plan, opts Options, flags uintptr, prog []byte, appAt int, stdio 
 				return nil, nil, &ExitError{125, err}
 			}
 		}
-		if opts.Started != nil {
+		if opts.Started != nil && group != nil {
 			opts.Started(Instance{InitPID: sp.pid, Cgroup: group})
 		}
 		if !sp.speculative || ready(sp) {
