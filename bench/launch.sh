@@ -8,7 +8,8 @@
 # sets the sandbox up while nook's Go runtime starts), as repeated
 # launches of an app from its menu entry do.
 #
-# Usage: bench/launch.sh [NOOK_BINARY]   (run as root: it benchmarks as root
+# Usage: bench/launch.sh [NOOK_BINARY]   (nook-image beside it, as scripts/build
+# makes them; run as root: it benchmarks as root
 # and as the unprivileged user nooktest). Needs hyperfine, bubblewrap and
 # python3 (scripts/deps test installs them). Prints hyperfine's table and
 # the ratio, then an interleaved comparison (nook, nook without its
@@ -23,6 +24,7 @@ fi
 dir=$(mktemp -d /tmp/nook-bench.XXXXXX)
 chmod 755 "$dir"
 cp "$nook" "$dir/nook"
+cp "$(dirname "$nook")/nook-image" "$dir/nook-image" # compiles the seccomp filter on a cache miss
 # The warm records the launches leave (docs/security.md) go with the
 # profile: their name is an FNV-1a hash of nook's arguments before "--".
 forget_records() {
@@ -53,13 +55,14 @@ for d in /bin /sbin /lib /lib32 /lib64 /libx32; do
 done
 bwrap_args+=(--proc /proc --dev /dev --tmpfs /tmp --tmpfs /run --tmpfs /var --tmpfs /home /bin/true)
 
-as() { # as USER COMMAND...: a command line for hyperfine
-	if [ "$1" = root ]; then shift; printf '%q ' "$@"; else local u=$1; shift; printf 'runuser -u %s -- %s' "$u" "$(printf '%q ' "$@")"; fi
-}
-
 id nooktest >/dev/null 2>&1 || useradd --create-home nooktest
 for user in root nooktest; do
 	echo "== as $user"
+	# The launches are timed by a process of the user's own (hyperfine,
+	# the interleaving loop below), as a menu entry's launch is started
+	# by the user's session: runuser, with its PAM session, runs once
+	# around the timing, not around each launch.
+	as_user=()
 	if [ "$user" != root ]; then
 		# A desktop session (pam_systemd) gives the user a tmpfs
 		# XDG_RUNTIME_DIR, where nook keeps its records of running
@@ -67,13 +70,14 @@ for user in root nooktest; do
 		# go to /tmp, on disk. Both commands get it; bwrap ignores it.
 		run_dir=/run/user/$(id -u "$user")
 		[ -d "$run_dir" ] || install -d -m 0700 -o "$user" -g "$(id -g "$user")" "$run_dir"
-		export XDG_RUNTIME_DIR=$run_dir
+		as_user=(runuser -u "$user" -- env XDG_RUNTIME_DIR="$run_dir" HOME="$(getent passwd "$user" | cut -d: -f6)")
 	fi
+	install -m 0644 -o "$user" /dev/null "$dir/$user.json"
 	# warm the seccomp filter cache once
-	if [ "$user" = root ]; then "$dir/nook" run "$dir/true.toml"; else runuser -u nooktest -- "$dir/nook" run "$dir/true.toml"; fi
-	hyperfine -N --warmup 20 --runs 300 --export-json "$dir/$user.json" \
-		-n "nook run" "$(as $user "$dir/nook" run "$dir/true.toml")" \
-		-n "bwrap" "$(as $user bwrap "${bwrap_args[@]}")"
+	"${as_user[@]}" "$dir/nook" run "$dir/true.toml"
+	"${as_user[@]}" hyperfine -N --warmup 20 --runs 300 --export-json "$dir/$user.json" \
+		-n "nook run" "$dir/nook run $dir/true.toml" \
+		-n "bwrap" "bwrap ${bwrap_args[*]}"
 	python3 - "$dir/$user.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
@@ -86,17 +90,12 @@ PY
 	# one launch each, and compares medians and minimums, which the
 	# machine's other work moves least. NOOK_PRESTART=0 is nook without its
 	# prestarted init stage, to show what that saves.
-	as_user=()
-	[ "$user" = root ] || as_user=(runuser -u "$user" --)
-	python3 - 300 "$dir/nook" "$dir/true.toml" "${as_user[@]}" -- bwrap "${bwrap_args[@]}" <<'PY'
+	"${as_user[@]}" python3 - 300 "$dir/nook" "$dir/true.toml" bwrap "${bwrap_args[@]}" <<'PY'
 import os, shutil, statistics, sys, time
 runs, nook, profile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-rest = sys.argv[4:]
-sep = rest.index("--")
-prefix, bwrap = rest[:sep], rest[sep + 1:]
+bwrap = sys.argv[4:]
 def argv(cmd):
-    full = prefix + cmd
-    return [shutil.which(full[0])] + full[1:]
+    return [shutil.which(cmd[0])] + cmd[1:]
 cases = [("nook run", argv([nook, "run", profile]), {}),
          ("nook run, NOOK_PRESTART=0", argv([nook, "run", profile]), {"NOOK_PRESTART": "0"}),
          ("bwrap", argv(bwrap), {})]
