@@ -3,10 +3,11 @@
 // allocate from it. Where a page fault traps to a hypervisor it costs
 // 15-30 us, against about 1 us per page mapped in a batch
 // (madvise(MADV_POPULATE_WRITE)), and a launch faults in a few hundred
-// heap pages before its go-ahead. Import it first in a main package
-// (its init then runs as early as its few dependencies allow); it does
-// nothing for other commands, and on kernels before 5.14, which refuse
-// the advice, the pages fault in as before.
+// heap pages before its go-ahead. A main package imports it for its
+// init, which runs as early as its few dependencies allow (Go initializes
+// packages in dependency order, then by import path). It does nothing for
+// other commands, and on kernels before 5.14, which refuse the advice,
+// the pages fault in as before.
 package prefault
 
 import (
