@@ -109,6 +109,9 @@ struct stage {
 	// What the app's task tells init when it could not exec: it shares
 	// init's memory until then (vfork).
 	volatile int child_errno, child_stage;
+	// child_file is the command the app's task tried to exec when it
+	// took the verdict's app section itself (reuse_task); NULL otherwise.
+	const char *volatile child_file;
 };
 
 // ---- errors: one line on the status descriptor, in the format parseReport
@@ -243,23 +246,41 @@ static void __attribute__((noreturn)) bad_program(struct stage *c) {
 	fail(c, 125);
 }
 
+// next_u32 and next_str read the next uint32 and string from r; they
+// return 0, and leave r as it was, when r does not hold one.
+static int next_u32(struct reader *r, uint32_t *v) {
+	if (r->end - r->p < 4)
+		return 0;
+	*v = r->p[0] | r->p[1] << 8 | r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+	r->p += 4;
+	return 1;
+}
+
+// next_str's string stays in place; n, when not NULL, gets its length.
+static int next_str(struct reader *r, const char **s, uint32_t *n) {
+	struct reader at = *r;
+	uint32_t len;
+	if (!next_u32(&at, &len) || (size_t)(at.end - at.p) < (size_t)len + 1 || at.p[len] != 0)
+		return 0;
+	*s = (const char *)at.p;
+	if (n)
+		*n = len;
+	r->p = at.p + len + 1;
+	return 1;
+}
+
 static uint32_t u32(struct stage *c) {
-	if (c->prog.end - c->prog.p < 4)
+	uint32_t v;
+	if (!next_u32(&c->prog, &v))
 		bad_program(c);
-	uint32_t v = c->prog.p[0] | c->prog.p[1] << 8 | c->prog.p[2] << 16 | (uint32_t)c->prog.p[3] << 24;
-	c->prog.p += 4;
 	return v;
 }
 
 // str returns the next string in place; n, when not NULL, gets its length.
 static const char *strn(struct stage *c, uint32_t *n) {
-	uint32_t len = u32(c);
-	if ((size_t)(c->prog.end - c->prog.p) < (size_t)len + 1 || c->prog.p[len] != 0)
+	const char *s;
+	if (!next_str(&c->prog, &s, n))
 		bad_program(c);
-	const char *s = (const char *)c->prog.p;
-	c->prog.p += len + 1;
-	if (n)
-		*n = len;
 	return s;
 }
 
@@ -313,18 +334,24 @@ static int read_full(int fd, void *b, size_t n) {
 	return 0;
 }
 
-static void take_app(struct stage *c) {
+static int read_app(struct stage *c) {
 	unsigned char n[4];
 	if (read_full(FD_GO, n, 4) < 0)
-		_exit(125);
+		return -1;
 	uint32_t len = n[0] | n[1] << 8 | n[2] << 16 | (uint32_t)n[3] << 24;
-	if (len > 64u << 20)
-		_exit(125);
-	unsigned char *app = len ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : NULL;
-	if (!len || app == MAP_FAILED || read_full(FD_GO, app, len) < 0)
-		_exit(125);
+	if (len == 0 || len > 64u << 20)
+		return -1;
+	unsigned char *app = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (app == MAP_FAILED || read_full(FD_GO, app, len) < 0)
+		return -1;
 	c->newapp.p = app;
 	c->newapp.end = app + len;
+	return 0;
+}
+
+static void take_app(struct stage *c) {
+	if (read_app(c) < 0)
+		_exit(125);
 }
 
 static void confirm(struct stage *c) {
@@ -993,9 +1020,9 @@ static void putquoted(struct stage *c, const char *s) {
 	put(c, "\"");
 }
 
-// look_path finds the command name in the app's PATH (path), unless it
-// names a path; it reports "not found" (127) when it cannot.
-static const char *look_path(struct stage *c, const char *name, const char *path) {
+// find_path finds the command name in the app's PATH (path), unless it
+// names a path, and returns it (in c->path), or NULL.
+static const char *find_path(struct stage *c, const char *name, const char *path) {
 	if (strchr(name, '/'))
 		return name;
 	char *found = c->path;
@@ -1018,6 +1045,12 @@ static const char *look_path(struct stage *c, const char *name, const char *path
 			break;
 		d = end + 1;
 	}
+	return NULL;
+}
+
+// not_found reports that the command name is not in the app's PATH
+// (path): exit status 127.
+static void __attribute__((noreturn)) not_found(struct stage *c, const char *name, const char *path) {
 	c->msglen = 0;
 	put(c, "command ");
 	putquoted(c, name);
@@ -1025,6 +1058,18 @@ static const char *look_path(struct stage *c, const char *name, const char *path
 	put(c, path);
 	put(c, "); check the profile's command and image");
 	fail(c, 127);
+}
+
+// stale_app says whether the app section init could not start from is a
+// warm record's that the launcher's verdict replaced ('a'): init then
+// starts the app from the launcher's section (c->newapp) instead of
+// reporting an error that is not this launch's. It waits for the verdict
+// when init has not had it yet.
+static int stale_app(struct stage *c) {
+	if (!c->unconfirmed)
+		return 0;
+	confirm(c);
+	return c->newapp.p != NULL;
 }
 
 static void __attribute__((noreturn)) start_failed(struct stage *c, const char *file, int code, const char *what) {
@@ -1038,6 +1083,72 @@ static void __attribute__((noreturn)) start_failed(struct stage *c, const char *
 }
 
 static int main_loop(struct stage *c, pid_t app_pid, int sfd);
+
+// exec_app is the end of the app's task (vfork): when r, what await_go
+// said, is the go-ahead, it execs file; it tells init what failed in
+// c->child_stage and c->child_errno.
+static void __attribute__((noreturn)) exec_app(struct stage *c, int r, const char *file, char **argv, char **envp) {
+	if (r <= 0) {
+		c->child_errno = -r;
+		c->child_stage = STAGE_GO;
+		_exit(125);
+	}
+	execve(file, argv, envp);
+	c->child_errno = errno;
+	c->child_stage = STAGE_EXEC;
+	_exit(127);
+}
+
+// reuse_task runs in the app's task (vfork), which waits for the go-ahead
+// under the seccomp filter it loaded, in working directory cwd, when the
+// launcher's verdict hands over its own app section (c->newapp). When the
+// section keeps that directory and that filter (byte for byte), only the
+// command, its arguments or its environment changed: the task takes them
+// and, after the go-ahead, execs them, instead of exiting for init to make
+// a new task (which would load the filter again: a launch's new file
+// argument then costs what a launch with the same one does). It returns
+// when it cannot take the section: init then starts the app from it and
+// reports any error.
+static void reuse_task(struct stage *c, const char *cwd, uint32_t has_filter, const char *filter, uint32_t filter_len) {
+	struct reader r = c->newapp;
+	uint32_t nargs, nenv, n, has;
+	const char *s;
+	if (!next_u32(&r, &nargs) || nargs == 0 || nargs > 1 << 16)
+		return;
+	struct reader args = r;
+	for (uint32_t i = 0; i < nargs; i++)
+		if (!next_str(&r, &s, NULL))
+			return;
+	if (!next_u32(&r, &nenv) || nenv > 1 << 16)
+		return;
+	struct reader env = r;
+	for (uint32_t i = 0; i < nenv; i++)
+		if (!next_str(&r, &s, NULL))
+			return;
+	if (!next_str(&r, &s, NULL) || strcmp(s, cwd) != 0)
+		return;
+	if (!next_u32(&r, &has) || has != has_filter || !next_str(&r, &s, &n) || n != filter_len ||
+	    memcmp(s, filter, n) != 0 || r.p != r.end)
+		return;
+
+	char *argv[nargs + 1];
+	for (uint32_t i = 0; i < nargs; i++)
+		next_str(&args, (const char **)&argv[i], NULL);
+	argv[nargs] = NULL;
+	char *envp[nenv + 1];
+	const char *path = "";
+	for (uint32_t i = 0; i < nenv; i++) {
+		next_str(&env, (const char **)&envp[i], NULL);
+		if (strncmp(envp[i], "PATH=", 5) == 0)
+			path = envp[i] + 5;
+	}
+	envp[nenv] = NULL;
+	const char *file = find_path(c, argv[0], path);
+	if (!file)
+		return;
+	c->child_file = file;
+	exec_app(c, await_go(c), file, argv, envp);
+}
 
 // start_app starts the app of the app section c->prog is at and
 // supervises it. It returns only when the verdict on a speculative
@@ -1067,9 +1178,15 @@ static void start_app(struct stage *c, uint32_t placed, int sfd) {
 	if (c->prog.p != c->prog.end)
 		bad_program(c);
 
-	const char *const file = look_path(c, argv[0], path);
+	const char *const file = find_path(c, argv[0], path);
+	if (!file) {
+		if (stale_app(c))
+			return;
+		not_found(c, argv[0], path);
+	}
 
 	struct sock_fprog fprog = {.len = filter_len / sizeof(struct sock_filter), .filter = (struct sock_filter *)filter};
+	c->child_file = NULL;
 	pid_t pid = vfork();
 	if (pid == 0) {
 		// The app's task, sharing init's memory until exec: a new
@@ -1089,22 +1206,18 @@ static void start_app(struct stage *c, uint32_t placed, int sfd) {
 			c->child_stage = STAGE_SECCOMP;
 			_exit(127);
 		}
-		if (!placed) {
-			int r = await_go(c);
-			if (r == 2) {
-				c->child_stage = STAGE_REDO;
-				_exit(0);
-			}
-			if (r <= 0) {
-				c->child_errno = -r;
-				c->child_stage = STAGE_GO;
+		int r = placed ? 1 : await_go(c);
+		if (r == 2) {
+			// The launcher's own app section follows the verdict.
+			if (read_app(c) < 0) {
+				c->child_stage = STAGE_GO; // init exits: the launcher went
 				_exit(125);
 			}
+			reuse_task(c, cwd, has_filter, filter, filter_len);
+			c->child_stage = STAGE_REDO;
+			_exit(0);
 		}
-		execve(file, argv, envp);
-		c->child_errno = errno;
-		c->child_stage = STAGE_EXEC;
-		_exit(127);
+		exec_app(c, r, file, argv, envp);
 	}
 	if (pid < 0) {
 		// vfork is libc's (it must not return through a stack frame the
@@ -1120,15 +1233,22 @@ static void start_app(struct stage *c, uint32_t placed, int sfd) {
 	if (c->child_stage) {
 		int st;
 		waitpid(pid, &st, 0);
-		switch (c->child_stage) {
-		case STAGE_REDO:
+		// The command the task tried: the new section's, when it took
+		// that itself (reuse_task).
+		const char *tried = c->child_file ? c->child_file : file;
+		// STAGE_REDO: the task read the verdict's app section into
+		// c->newapp. A task that failed before the verdict failed on a
+		// warm record's app section, which the launcher's may replace.
+		if (c->child_stage == STAGE_REDO ||
+		    ((c->child_stage == STAGE_CHDIR || c->child_stage == STAGE_SECCOMP) && stale_app(c))) {
 			c->child_stage = 0;
-			take_app(c);
 			return;
+		}
+		switch (c->child_stage) {
 		case STAGE_CHDIR:
 			c->msglen = 0;
 			put(c, "starting ");
-			put(c, file);
+			put(c, tried);
 			put(c, ": working directory ");
 			put(c, cwd);
 			put(c, ": ");
@@ -1146,23 +1266,23 @@ static void start_app(struct stage *c, uint32_t placed, int sfd) {
 				_exit(125); // the launcher gave up on the sandbox; it says why
 			c->msglen = 0;
 			put(c, "starting ");
-			put(c, file);
+			put(c, tried);
 			put(c, ": waiting for the go-ahead under the app's seccomp filter (it must allow read): ");
 			puterr(c, c->child_errno);
 			fail(c, 125);
 		}
 		switch (c->child_errno) {
 		case ENOENT:
-			start_failed(c, file, 127, "command");
+			start_failed(c, tried, 127, "command");
 		case EACCES:
 		case ENOEXEC:
 		case EPERM:
 		case EISDIR:
-			start_failed(c, file, 126, "command");
+			start_failed(c, tried, 126, "command");
 		}
 		c->msglen = 0;
 		put(c, "starting ");
-		put(c, file);
+		put(c, tried);
 		put(c, ": ");
 		puterr(c, c->child_errno);
 		fail(c, 126);

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // output runs nook and returns its exit code, stdout and stderr.
@@ -84,13 +86,17 @@ func TestRunWarmRecord(t *testing.T) {
 
 // A launch whose program differs from the record's only in the app
 // section (here: the app's arguments, which the record's name leaves out)
-// keeps the record's setup and starts its own app.
+// keeps the record's setup and starts its own app. When the section keeps
+// the record's seccomp filter and working directory, the app's task that
+// waits under that filter takes the new arguments itself (reuse_task): it
+// is the first process after init, pid 2 in the sandbox; a task made
+// again would be pid 3. A section with another filter gets a new task.
 func TestRunWarmRecordNewArguments(t *testing.T) {
 	e := newE2E(t)
-	p := e.profile("args", "", "/bin/sh", "-c", `echo "$@"`, "sh")
+	p := e.profile("args", "", "/bin/sh", "-c", `echo "$@" $$`, "sh")
 	for i, arg := range []string{"first", "second", "third", "third"} {
-		if code, out, stderr := e.outputs("run", p, "--", arg); code != 0 || out != arg+"\n" {
-			t.Fatalf("launch %d with argument %q: exit %d, stdout %q, stderr %s", i, arg, code, out, stderr)
+		if code, out, stderr := e.outputs("run", p, "--", arg); code != 0 || out != arg+" 2\n" {
+			t.Fatalf("launch %d with argument %q: exit %d, stdout %q (want the argument and pid 2), stderr %s", i, arg, code, out, stderr)
 		}
 		rec, err := os.ReadFile(e.warmRecord("run", p))
 		if err != nil {
@@ -99,6 +105,29 @@ func TestRunWarmRecordNewArguments(t *testing.T) {
 		if !bytes.Contains(rec, []byte(arg+"\x00")) {
 			t.Errorf("after launch %d the record does not hold its argument %q", i, arg)
 		}
+	}
+	// Another filter, the same path and setup: the record's task cannot
+	// take the section, and the filter the app runs under is the new one.
+	nr := strconv.Itoa(unix.SYS_GETPPID)
+	p = e.profile("args", "[security]\ndeny_syscalls = [\"getppid\"]\n", "/bin/sh", "-c", `echo "$@" $$; /probe/probe syscalls `+nr, "sh")
+	code, out, stderr := e.outputs("run", p, "--", "fourth")
+	if code != 0 || !strings.HasPrefix(out, "fourth 3\n") || !strings.Contains(out, `"`+nr+`":"EPERM"`) {
+		t.Fatalf("launch with another filter: exit %d, stdout %q (want pid 3 and getppid denied), stderr %s", code, out, stderr)
+	}
+}
+
+// A warm record whose command cannot start (the profile named a missing
+// one, since fixed) does not fail the next launch with its error: the
+// launcher's own app section runs.
+func TestRunWarmRecordStaleCommand(t *testing.T) {
+	e := newE2E(t)
+	p := e.profile("fixed", "", "no-such-command")
+	if code, _, stderr := e.outputs("run", p); code != 127 || !strings.Contains(stderr, `"no-such-command" not found`) {
+		t.Fatalf("launch of a missing command: exit %d, stderr %s; want 127 and not found", code, stderr)
+	}
+	p = e.profile("fixed", "", "/bin/sh", "-c", "echo fixed")
+	if code, out, stderr := e.outputs("run", p); code != 0 || out != "fixed\n" {
+		t.Fatalf("launch after the command was fixed: exit %d, stdout %q, stderr %s", code, out, stderr)
 	}
 }
 
