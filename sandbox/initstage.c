@@ -1113,13 +1113,15 @@ static void reuse_task(struct stage *c, const char *cwd, uint32_t has_filter, co
 	struct reader r = c->newapp;
 	uint32_t nargs, nenv, n, has;
 	const char *s;
-	if (!next_u32(&r, &nargs) || nargs == 0 || nargs > 1 << 16)
+	// argv and envp below are on init's stack (1 MiB): more goes the
+	// long way.
+	if (!next_u32(&r, &nargs) || nargs == 0 || nargs > 4096)
 		return;
 	struct reader args = r;
 	for (uint32_t i = 0; i < nargs; i++)
 		if (!next_str(&r, &s, NULL))
 			return;
-	if (!next_u32(&r, &nenv) || nenv > 1 << 16)
+	if (!next_u32(&r, &nenv) || nenv > 4096)
 		return;
 	struct reader env = r;
 	for (uint32_t i = 0; i < nenv; i++)
