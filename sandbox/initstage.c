@@ -1113,15 +1113,16 @@ static void reuse_task(struct stage *c, const char *cwd, uint32_t has_filter, co
 	struct reader r = c->newapp;
 	uint32_t nargs, nenv, n, has;
 	const char *s;
-	// argv and envp below are on init's stack (1 MiB): more goes the
+	// Its arrays are on init's stack: a longer command line goes the
 	// long way.
-	if (!next_u32(&r, &nargs) || nargs == 0 || nargs > 4096)
+	char *argv[256], *envp[256];
+	if (!next_u32(&r, &nargs) || nargs == 0 || nargs >= 256)
 		return;
 	struct reader args = r;
 	for (uint32_t i = 0; i < nargs; i++)
 		if (!next_str(&r, &s, NULL))
 			return;
-	if (!next_u32(&r, &nenv) || nenv > 4096)
+	if (!next_u32(&r, &nenv) || nenv >= 256)
 		return;
 	struct reader env = r;
 	for (uint32_t i = 0; i < nenv; i++)
@@ -1133,11 +1134,9 @@ static void reuse_task(struct stage *c, const char *cwd, uint32_t has_filter, co
 	    memcmp(s, filter, n) != 0 || r.p != r.end)
 		return;
 
-	char *argv[nargs + 1];
 	for (uint32_t i = 0; i < nargs; i++)
 		next_str(&args, (const char **)&argv[i], NULL);
 	argv[nargs] = NULL;
-	char *envp[nenv + 1];
 	const char *path = "";
 	for (uint32_t i = 0; i < nenv; i++) {
 		next_str(&env, (const char **)&envp[i], NULL);
@@ -1152,6 +1151,24 @@ static void reuse_task(struct stage *c, const char *cwd, uint32_t has_filter, co
 	exec_app(c, await_go(c), file, argv, envp);
 }
 
+// pointers returns room for n pointers: few, which has room for nfew,
+// or, for more, memory of init's own (its stack is 1 MiB, and a command
+// line may hold a hundred thousand arguments).
+static char **pointers(struct stage *c, uint32_t n, char **few, uint32_t nfew) {
+	if (n <= nfew)
+		return few;
+	char **p = mmap(NULL, (size_t)n * sizeof *p, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		c->msglen = 0;
+		put(c, "starting the app of ");
+		put(c, c->app);
+		put(c, ": room for its arguments: ");
+		puterr(c, errno);
+		fail(c, 125);
+	}
+	return p;
+}
+
 // start_app starts the app of the app section c->prog is at and
 // supervises it. It returns only when the verdict on a speculative
 // program handed over another app section, which the caller starts then.
@@ -1159,14 +1176,15 @@ static void start_app(struct stage *c, uint32_t placed, int sfd) {
 	uint32_t nargs = u32(c);
 	if (nargs == 0 || nargs > 1 << 20)
 		bad_program(c);
-	char *argv[nargs + 1];
+	char *few_args[256], *few_env[256];
+	char **argv = pointers(c, nargs + 1, few_args, 256);
 	for (uint32_t i = 0; i < nargs; i++)
 		argv[i] = (char *)str(c);
 	argv[nargs] = NULL;
 	uint32_t nenv = u32(c);
 	if (nenv > 1 << 20)
 		bad_program(c);
-	char *envp[nenv + 1];
+	char **envp = pointers(c, nenv + 1, few_env, 256);
 	const char *path = "";
 	for (uint32_t i = 0; i < nenv; i++) {
 		envp[i] = (char *)str(c);

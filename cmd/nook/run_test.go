@@ -308,6 +308,24 @@ func TestRunWithClosedStdin(t *testing.T) {
 	}
 }
 
+// TestRunManyArguments: a command line of 150,000 arguments, which the
+// kernel's limit on exec allows, reaches the app whole (init keeps long
+// argument lists off its 1 MiB stack), and so does the next one, started
+// from the warm record the first left.
+func TestRunManyArguments(t *testing.T) {
+	e := newE2E(t)
+	p := e.profile("many", "", "/bin/sh", "-c", `echo $#`, "sh")
+	args := []string{"run", p, "--"}
+	for i := 0; i < 150000; i++ {
+		args = append(args, "a")
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, stderr := e.outputs(args...); code != 0 || out != "150000\n" {
+			t.Fatalf("launch %d: exit %d, stdout %q, stderr %q; want the app to count 150000 arguments", i, code, out, stderr)
+		}
+	}
+}
+
 // Invariant 7: when the app exits, what it left running in the sandbox
 // goes too, after nook has returned (init ends the sandbox once nook's
 // exit closes its go-ahead pipe).
