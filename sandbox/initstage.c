@@ -1158,14 +1158,8 @@ static char **pointers(struct stage *c, uint32_t n, char **few, uint32_t nfew) {
 	if (n <= nfew)
 		return few;
 	char **p = mmap(NULL, (size_t)n * sizeof *p, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		c->msglen = 0;
-		put(c, "starting the app of ");
-		put(c, c->app);
-		put(c, ": room for its arguments: ");
-		puterr(c, errno);
-		fail(c, 125);
-	}
+	if (p == MAP_FAILED)
+		dief(c, errno, "making room for the app's arguments", NULL);
 	return p;
 }
 
