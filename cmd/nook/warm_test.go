@@ -54,33 +54,25 @@ func TestRunWarmRecord(t *testing.T) {
 		t.Errorf("the matching record was rewritten (%v)", err)
 	}
 
-	// A record whose program differs from the plan's (here: another
-	// command, the same length) never starts its app: the profile's runs,
-	// and the record is replaced.
-	forged := bytes.Replace(first, []byte("echo one"), []byte("echo TWO"), 1)
-	if bytes.Equal(forged, first) {
-		t.Fatal("the record does not hold the command")
-	}
-	writeRecord(t, rec, forged)
-	if code, out, stderr := e.outputs("run", p); code != 0 || out != "one\n" {
-		t.Fatalf("launch with a forged record: exit %d, stdout %q (want the profile's app), stderr %s", code, out, stderr)
-	}
-	if now, _ := os.ReadFile(rec); !bytes.Equal(now, first) {
-		t.Errorf("the forged record was not replaced by the launch's own")
-	}
-
-	// The same when the record's setup differs (here: its mounts), which
-	// discards the init stage that ran it.
-	forged = bytes.ReplaceAll(first, []byte("/probe"), []byte("/probf"))
-	if bytes.Equal(forged, first) {
-		t.Fatal("the record does not hold the mounts")
-	}
-	writeRecord(t, rec, forged)
-	if code, out, stderr := e.outputs("run", p); code != 0 || out != "one\n" {
-		t.Fatalf("launch with a record of other mounts: exit %d, stdout %q (want the profile's app), stderr %s", code, out, stderr)
-	}
-	if now, _ := os.ReadFile(rec); !bytes.Equal(now, first) {
-		t.Errorf("the record of other mounts was not replaced by the launch's own")
+	// A record whose program differs from the plan's never starts its
+	// app: the profile's runs, and the launch's record replaces it. The
+	// app section differs (another command, the same length), or the
+	// setup does (other mounts), which discards the init that ran it.
+	for _, f := range []struct{ what, old, new string }{
+		{"command", "echo one", "echo TWO"},
+		{"mounts", "/probe", "/probf"},
+	} {
+		forged := bytes.ReplaceAll(first, []byte(f.old), []byte(f.new))
+		if bytes.Equal(forged, first) {
+			t.Fatalf("the record does not hold the %s", f.what)
+		}
+		writeRecord(t, rec, forged)
+		if code, out, stderr := e.outputs("run", p); code != 0 || out != "one\n" {
+			t.Fatalf("launch with a record of another %s: exit %d, stdout %q (want the profile's app), stderr %s", f.what, code, out, stderr)
+		}
+		if now, _ := os.ReadFile(rec); !bytes.Equal(now, first) {
+			t.Errorf("the record of another %s was not replaced by the launch's own", f.what)
+		}
 	}
 }
 
