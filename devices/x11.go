@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nook-sandbox/nook/sandbox"
+	"github.com/nook-sandbox/nook/witness"
 )
 
 // X11SocketDir is where X servers put their Unix sockets, on the host and
@@ -50,6 +51,12 @@ func (Cookie) GoString() string { return "<redacted>" }
 // or a file without an entry for the display means no cookie, not an error.
 func ProbeX11(getenv func(string) string) (*X11Display, error) {
 	return probeX11(getenv, os.Stat, os.ReadFile, os.Hostname)
+}
+
+// ProbeX11Witnessed is ProbeX11, recording in w what it finds at the
+// socket's and the Xauthority file's paths, before it reads the file.
+func ProbeX11Witnessed(getenv func(string) string, w *witness.Log) (*X11Display, error) {
+	return probeX11(getenv, w.Stat, w.ReadFile, os.Hostname)
 }
 
 func probeX11(getenv func(string) string, stat func(string) (fs.FileInfo, error),

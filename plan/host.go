@@ -10,6 +10,7 @@ import (
 
 	"github.com/nook-sandbox/nook/devices"
 	"github.com/nook-sandbox/nook/profiles"
+	"github.com/nook-sandbox/nook/witness"
 )
 
 // Host is what Compile needs to know about the machine and the user. It is
@@ -55,7 +56,17 @@ const nobody = 65534
 // ProbeHost reads what Compile needs for profile p from the running system
 // and the environment getenv reads.
 func ProbeHost(p *profiles.Profile, getenv func(string) string) (*Host, error) {
+	return ProbeHostWitnessed(p, getenv, nil)
+}
+
+// ProbeHostWitnessed is ProbeHost, recording in w (nil: nowhere) what it
+// finds at every host path it looks at, before it reads what is there.
+// The environment is not recorded: a warm launch compares all of it.
+func ProbeHostWitnessed(p *profiles.Profile, getenv func(string) string, w *witness.Log) (*Host, error) {
 	h := &Host{Env: map[string]string{}, Dirs: map[string]string{}, Optional: map[string]bool{}}
+	// User lookups read these.
+	w.Stat("/etc/passwd")
+	w.Stat("/etc/group")
 	if err := identity(h, getenv); err != nil {
 		return nil, err
 	}
@@ -70,7 +81,7 @@ func ProbeHost(p *profiles.Profile, getenv func(string) string) (*Host, error) {
 		}
 	}
 	for _, d := range hostDirs {
-		st, err := os.Lstat(d)
+		st, err := w.Lstat(d)
 		if err != nil {
 			continue
 		}
@@ -83,7 +94,7 @@ func ProbeHost(p *profiles.Profile, getenv func(string) string) (*Host, error) {
 		}
 	}
 	for _, o := range optionalBinds {
-		if _, err := os.Stat(o); err == nil {
+		if _, err := w.Stat(o); err == nil {
 			h.Optional[o] = true
 		}
 	}
@@ -91,7 +102,7 @@ func ProbeHost(p *profiles.Profile, getenv func(string) string) (*Host, error) {
 		probeImageEtc(h)
 	}
 	if p.Display.X11 == profiles.X11Host {
-		x, err := devices.ProbeX11(getenv)
+		x, err := devices.ProbeX11Witnessed(getenv, w)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.ID(), err)
 		}

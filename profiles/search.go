@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nook-sandbox/nook/witness"
 )
 
 //go:embed builtin/*.toml
@@ -29,6 +31,9 @@ type SearchPath struct {
 	WorkDir string   // the directory nook was started in
 	Dirs    []string // profile directories, first wins
 	Builtin fs.FS    // NAME.toml files at its root, as from Builtin
+	// Witness, when not nil, records what Find finds at each file path it
+	// tries, before reading it (a warm launch checks those facts again).
+	Witness *witness.Log
 }
 
 // DefaultSearchPath is the working directory, then
@@ -58,11 +63,18 @@ func DefaultSearchPath() SearchPath {
 // A ref that is a file does not need the search path, which Find then
 // does not make (it stats the working directory and sets up the built-in
 // profiles: 0.03 ms of a launch).
-func Find(ref string) (*Profile, error) {
+func Find(ref string) (*Profile, error) { return FindWitnessed(ref, nil) }
+
+// FindWitnessed is Find, recording in w (nil: nowhere) what it finds at
+// each file path it tries, before it reads it.
+func FindWitnessed(ref string, w *witness.Log) (*Profile, error) {
 	if strings.HasSuffix(ref, ".toml") {
+		w.Stat(ref)
 		return Load(ref)
 	}
-	return DefaultSearchPath().Find(ref)
+	sp := DefaultSearchPath()
+	sp.Witness = w
+	return sp.Find(ref)
 }
 
 // List lists the profiles in the default search path; see SearchPath.List.
@@ -81,6 +93,7 @@ func ParseRef(ref string) (name, version string, err error) {
 
 // place is one place of a search path.
 type place struct {
+	dir    string // "" for the built-in profiles
 	fsys   fs.FS
 	source func(file string) string // the Source of a profile in it
 	desc   string                   // for "not found" errors
@@ -89,7 +102,7 @@ type place struct {
 func (sp SearchPath) places(withWorkDir bool) []place {
 	var ps []place
 	dir := func(d string) place {
-		return place{os.DirFS(d), func(f string) string { return filepath.Join(d, f) }, d}
+		return place{d, os.DirFS(d), func(f string) string { return filepath.Join(d, f) }, d}
 	}
 	if withWorkDir && sp.WorkDir != "" {
 		ps = append(ps, dir(sp.WorkDir))
@@ -100,7 +113,7 @@ func (sp SearchPath) places(withWorkDir bool) []place {
 		}
 	}
 	if sp.Builtin != nil {
-		ps = append(ps, place{sp.Builtin, func(f string) string { return builtinPrefix + f }, "the built-in profiles"})
+		ps = append(ps, place{"", sp.Builtin, func(f string) string { return builtinPrefix + f }, "the built-in profiles"})
 	}
 	return ps
 }
@@ -119,6 +132,7 @@ func (sp SearchPath) places(withWorkDir bool) []place {
 // lists the places.
 func (sp SearchPath) Find(ref string) (*Profile, error) {
 	if strings.HasSuffix(ref, ".toml") {
+		sp.Witness.Stat(ref)
 		return Load(ref)
 	}
 	name, version, err := ParseRef(ref)
@@ -133,6 +147,9 @@ func (sp SearchPath) Find(ref string) (*Profile, error) {
 	for _, pl := range sp.places(true) {
 		looked = append(looked, pl.desc)
 		for _, f := range files {
+			if pl.dir != "" {
+				sp.Witness.Stat(filepath.Join(pl.dir, f))
+			}
 			p, err := pl.load(f)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
