@@ -32,8 +32,8 @@ type spawn struct {
 	// 'a' when only the app section differs): see ready.
 	speculative bool
 	verdict     []byte
-	// record is the warm record to store for the next launch, nil when
-	// the one init ran is this launch's (see Run).
+	// record is the warm record file to store for the next launch, nil
+	// when the one init ran is this launch's (see Run).
 	record []byte
 	// prog and mem are the launcher's memory for the init stage (its
 	// program, when cloned with it in place, and its stack's mapping):
@@ -72,13 +72,14 @@ const atClone = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
 // launch's program prog (all of it, or all but the app section, which
 // starts at appAt), startInit returns it with speculative set: the caller
 // must then confirm it with ready, which says whether its setup worked,
-// before it sends the go-ahead. When the record differs or there was
-// none, sp.record is this launch's, for the caller to store (writeWarm)
-// once the app runs.
-func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*os.File) (*spawn, error) {
+// before it sends the go-ahead. When the record differs, or its fast
+// section is not fast (this launch's, fastlaunch.go; nil when it may not
+// be a warm launch), or there was none, sp.record is this launch's file,
+// for the caller to store (writeWarm) once the app runs.
+func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*os.File, fast []byte) (*spawn, error) {
 	root := os.Geteuid() == 0
-	sp, warm := takePrestart(flags, stdio)
-	var rec []byte // this launch's record: to compare, or to store
+	sp, warm, warmFast := takePrestart(flags, stdio)
+	var rec []byte // this launch's record body: to compare, or to store
 	if sp != nil && (warm != nil || warmPath() != "") {
 		rec = warmRecord(s, root, prog)
 	}
@@ -89,13 +90,16 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 		switch {
 		case bytes.Equal(rec, warm):
 			sp.speculative, sp.verdict = true, []byte{'c'}
+			if !bytes.Equal(fast, warmFast) {
+				sp.record = warmFile(fast, rec)
+			}
 			return sp, nil
 		case len(warm) >= at && bytes.Equal(rec[:at], warm[:at]):
 			// Only the app's arguments, environment, working directory
 			// or filter changed: init takes this launch's app section,
 			// which follows the verdict, and keeps its setup.
 			v := binary.LittleEndian.AppendUint32([]byte{'a'}, uint32(len(prog)-appAt))
-			sp.speculative, sp.verdict, sp.record = true, append(v, prog[appAt:]...), rec
+			sp.speculative, sp.verdict, sp.record = true, append(v, prog[appAt:]...), warmFile(fast, rec)
 			return sp, nil
 		}
 		// Another program runs in it: it goes, and this launch's record
@@ -106,7 +110,9 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 	if sp != nil {
 		// It has memory of its own: the identity and the program come
 		// as its payload, once the id maps are written.
-		sp.record = rec
+		if rec != nil {
+			sp.record = warmFile(fast, rec)
+		}
 		if err := writeIDMaps(sp.pid, s, root); err != nil {
 			sp.kill()
 			return nil, err
@@ -126,7 +132,9 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 	sp.prog = cprog
 	// Set when a prestarted init was discarded: this launch's record
 	// replaces the one it ran.
-	sp.record = rec
+	if rec != nil {
+		sp.record = warmFile(fast, rec)
+	}
 	if err := writeIDMaps(sp.pid, s, root); err != nil {
 		sp.kill()
 		return nil, err
@@ -188,13 +196,14 @@ func ready(sp *spawn) bool {
 
 // takePrestart returns the prestarted init stage if it fits flags and
 // stdio, nil if there is none or it does not fit (then it is discarded),
-// and the warm record it runs (nil: none, it waits for its program).
-func takePrestart(flags uintptr, stdio [3]*os.File) (*spawn, []byte) {
+// and the body and fast section of the warm record it runs (nil: none, it
+// waits for its program).
+func takePrestart(flags uintptr, stdio [3]*os.File) (sp *spawn, body, fast []byte) {
 	var pre C.struct_nook_prestart
 	if C.nook_take_prestart(&pre) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	sp := &spawn{
+	sp = &spawn{
 		pid:        int(pre.pid),
 		status:     os.NewFile(uintptr(pre.status_fd), "init status"),
 		goW:        os.NewFile(uintptr(pre.go_fd), "init go-ahead"),
@@ -208,9 +217,10 @@ func takePrestart(flags uintptr, stdio [3]*os.File) (*spawn, []byte) {
 	}
 	if !fits {
 		sp.discard()
-		return nil, nil
+		return nil, nil, nil
 	}
-	return sp, prestartedWarm(&pre)
+	body, fast = prestartedWarm(&pre)
+	return sp, body, fast
 }
 
 // cloneInit clones the calling thread as an init stage in the namespaces

@@ -77,6 +77,12 @@ struct nook_prestart {
 	// allocated for the process's life.
 	const unsigned char *warm;
 	size_t warm_len;
+	// fast is the record's fast section (fastlaunch.go), which the
+	// constructor found not to hold (else there would be no launcher):
+	// the launcher compares it with its own to tell whether to rewrite
+	// the record. NULL with warm.
+	const unsigned char *fast;
+	size_t fast_len;
 };
 
 // nook_take_prestart hands out the prestarted init stage, once: it

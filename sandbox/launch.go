@@ -62,6 +62,11 @@ type Options struct {
 	// limits before the app starts; Run destroys the group when the
 	// sandbox ends. nil means no group (the launcher's own).
 	Cgroup *Cgroup
+	// Warm, when not nil, lets the next launch with the same arguments be
+	// a warm launch (fastlaunch.go): the caller vouches that the plan
+	// came from nothing but the process's own facts and Warm.Facts.
+	// Ignored with a Cgroup.
+	Warm *WarmLaunch
 }
 
 // Cgroup says how Run makes the sandbox's control group.
@@ -139,7 +144,11 @@ func Run(p *Plan, opts Options) (int, error) {
 	r := takeRelay()
 	defer r.stop()
 
-	sp, group, err := launch(p, opts, flags, prog, appAt, stdio)
+	var fast []byte
+	if opts.Cgroup == nil {
+		fast = fastSection(p, opts.Warm)
+	}
+	sp, group, err := launch(p, opts, flags, prog, appAt, stdio, fast)
 	if err != nil {
 		return 125, err
 	}
@@ -255,9 +264,9 @@ func Run(p *Plan, opts Options) (int, error) {
 // the host changed since the record was written), launch does it all once
 // more, with an init that runs prog from the start: Started is then
 // called again, with the new init. Errors are *ExitErrors.
-func launch(p *Plan, opts Options, flags uintptr, prog []byte, appAt int, stdio [3]*os.File) (*spawn, cgroup.Group, error) {
+func launch(p *Plan, opts Options, flags uintptr, prog []byte, appAt int, stdio [3]*os.File, fast []byte) (*spawn, cgroup.Group, error) {
 	for {
-		sp, err := startInit(flags, &p.Spec, prog, appAt, stdio)
+		sp, err := startInit(flags, &p.Spec, prog, appAt, stdio, fast)
 		if err != nil {
 			return nil, nil, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, err)}
 		}

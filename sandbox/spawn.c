@@ -5,6 +5,7 @@
 
 #define _GNU_SOURCE
 #include "initstage.h"
+#include "fastlaunch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -175,29 +176,21 @@ out:
 	return b;
 }
 
-struct warm_reader {
-	const unsigned char *p, *end;
-};
-
-// warm is a parsed warm record: "nook-warm-1\n", u32 root, uid, gid, the
-// uid map and the gid map as program strings, then the program to the end.
+// warm is a parsed warm record: "nook-warm-2\n", the fast section
+// (fastlaunch.go) as a u32 length and bytes, then the body: u32 root, uid,
+// gid, the uid map and the gid map as program strings, then the program to
+// the end.
 struct warm {
+	const unsigned char *fast, *body;
+	uint32_t fast_len, body_len;
 	uint32_t root, uid, gid;
 	const char *uid_map, *gid_map;
 	const unsigned char *prog;
 	uint32_t uid_map_len, gid_map_len, prog_len;
 };
 
-static int warm_u32(struct warm_reader *r, uint32_t *v) {
-	if (r->end - r->p < 4)
-		return 0;
-	*v = r->p[0] | r->p[1] << 8 | r->p[2] << 16 | (uint32_t)r->p[3] << 24;
-	r->p += 4;
-	return 1;
-}
-
-static int warm_data(struct warm_reader *r, const unsigned char **s, uint32_t *n) {
-	if (!warm_u32(r, n) || (size_t)(r->end - r->p) < (size_t)*n + 1 || r->p[*n] != 0)
+static int warm_data(struct nook_reader *r, const unsigned char **s, uint32_t *n) {
+	if (!nook_get_u32(r, n) || (size_t)(r->end - r->p) < (size_t)*n + 1 || r->p[*n] != 0)
 		return 0;
 	*s = r->p;
 	r->p += *n + 1;
@@ -205,12 +198,18 @@ static int warm_data(struct warm_reader *r, const unsigned char **s, uint32_t *n
 }
 
 static int parse_warm(const unsigned char *b, size_t len, struct warm *w) {
-	struct warm_reader r = {b, b + len};
-	if (len < 12 || memcmp(b, "nook-warm-1\n", 12) != 0)
+	struct nook_reader r = {b, b + len};
+	if (len < 12 || memcmp(b, "nook-warm-2\n", 12) != 0)
 		return 0;
 	r.p += 12;
+	if (!nook_get_u32(&r, &w->fast_len) || (size_t)(r.end - r.p) < w->fast_len)
+		return 0;
+	w->fast = r.p;
+	r.p += w->fast_len;
+	w->body = r.p;
+	w->body_len = r.end - r.p;
 	const unsigned char *um, *gm;
-	if (!warm_u32(&r, &w->root) || !warm_u32(&r, &w->uid) || !warm_u32(&r, &w->gid) ||
+	if (!nook_get_u32(&r, &w->root) || !nook_get_u32(&r, &w->uid) || !nook_get_u32(&r, &w->gid) ||
 	    !warm_data(&r, &um, &w->uid_map_len) || !warm_data(&r, &gm, &w->gid_map_len))
 		return 0;
 	w->prog = r.p;
@@ -232,15 +231,13 @@ static int write_proc(int pid, const char *name, const char *s, size_t n) {
 	return w == (ssize_t)n ? 0 : -1;
 }
 
-// speculate hands the prestarted child pid the warm record b: it writes
+// speculate hands the prestarted child pid the warm record w: it writes
 // the id maps, then the record's identity and program as the child's
 // payload. It returns 0 if the child was left untouched (no usable
 // record), 1 if it now runs the record, -1 if it is half set up and must
 // go.
-static int speculate(int pid, int sync_fd, const unsigned char *b, size_t len) {
-	struct warm w;
-	if (!parse_warm(b, len, &w))
-		return 0;
+static int speculate(int pid, int sync_fd, const struct warm *wp) {
+	struct warm w = *wp;
 	// The payload must fit in the pipe, or the write would wait for the
 	// child to read it.
 	size_t need = sizeof(struct nook_payload) + w.prog_len;
@@ -355,9 +352,11 @@ static void map_image(void) {
 	}
 }
 
-static void prestart(int argc, char **argv) {
+static void prestart(int argc, char **argv, int argv_complete) {
 	if (argc < 2 || strcmp(argv[1], "run") != 0)
 		return;
+	// Before anything reads the host (fastlaunch.c).
+	nook_capture_self(argc, argv, argv_complete);
 	// A closed standard stream would be taken by the first descriptor
 	// opened (a pipe to init, say), and handed to the app as its stdin:
 	// /dev/null stands in for it, as for a set-uid program.
@@ -397,14 +396,26 @@ static void prestart(int argc, char **argv) {
 	steer(pid);
 	size_t len = 0;
 	unsigned char *warm = warm_path[0] ? nook_read_warm(warm_path, &len) : NULL;
+	struct warm w;
+	if (warm && !parse_warm(warm, len, &w)) {
+		free(warm);
+		warm = NULL;
+	}
 	if (warm) {
-		switch (speculate(pid, sync[1], warm, len)) {
+		switch (speculate(pid, sync[1], &w)) {
 		case 0:
 			free(warm);
 			warm = NULL;
 			break;
+		case 1:
+			// Returns only when the record's facts do not hold now, or
+			// when init could not set up (then it goes).
+			if (nook_fast_launch(pid, status[0], go[1], w.fast, w.fast_len) == 0)
+				break;
+			// fall through
 		case -1:
-			// Half set up: it goes, and the launcher starts init itself.
+			// Half set up, or failed: it goes, and the launcher starts
+			// init itself.
 			kill(pid, SIGKILL);
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 				;
@@ -421,8 +432,10 @@ static void prestart(int argc, char **argv) {
 		.go_fd = go[1],
 		.sync_fd = sync[1],
 		.mem = mem,
-		.warm = warm,
-		.warm_len = len,
+		.warm = warm ? w.body : NULL,
+		.warm_len = warm ? w.body_len : 0,
+		.fast = warm ? w.fast : NULL,
+		.fast_len = warm ? w.fast_len : 0,
 	};
 	// Last: the child has all it needs, and sets up on its own CPU.
 	map_image();
@@ -442,7 +455,7 @@ close_status:
 
 // The constructor: glibc passes it the arguments, other libcs do not.
 #ifdef __GLIBC__
-__attribute__((constructor)) static void prestart_ctor(int argc, char **argv) { prestart(argc, argv); }
+__attribute__((constructor)) static void prestart_ctor(int argc, char **argv) { prestart(argc, argv, 1); }
 #else
 __attribute__((constructor)) static void prestart_ctor(void) {
 	static char buf[16384];
@@ -456,10 +469,12 @@ __attribute__((constructor)) static void prestart_ctor(void) {
 		return;
 	buf[n] = 0;
 	int argc = 0;
-	for (char *p = buf; p < buf + n && argc < 255; p += strlen(p) + 1)
+	char *p = buf;
+	for (; p < buf + n && argc < 255; p += strlen(p) + 1)
 		argv[argc++] = p;
 	argv[argc] = NULL;
-	prestart(argc, argv);
+	// A full buffer or more arguments than argv holds: some are missing.
+	prestart(argc, argv, n < (ssize_t)sizeof buf - 1 && p >= buf + n);
 }
 #endif
 

@@ -35,17 +35,16 @@ import (
 // does), in a file only the user can read.
 
 // warmMagic starts every warm record and names the format's version.
-const warmMagic = "nook-warm-1\n"
+const warmMagic = "nook-warm-2\n"
 
-// warmRecord encodes the record of program prog run as spec s says, by a
-// launcher running as root or not: "nook-warm-1\n", root, uid and gid as
+// warmRecord encodes the body of the record of program prog run as spec s
+// says, by a launcher running as root or not: root, uid and gid as
 // uint32s, the uid map and the gid map (as writeIDMaps writes them) as
 // program strings (program.go), and the program, to the end. The program
 // comes last so that two records whose programs differ only in their app
 // sections (encodeProgram) share everything before it.
 func warmRecord(s *specs.Spec, root bool, prog []byte) []byte {
-	b := make([]byte, 0, len(warmMagic)+12+len(prog)+128)
-	b = append(b, warmMagic...)
+	b := make([]byte, 0, 12+len(prog)+128)
 	r := uint32(0)
 	if root {
 		r = 1
@@ -61,6 +60,17 @@ func warmRecord(s *specs.Spec, root bool, prog []byte) []byte {
 	data(idMapText(s.Linux.UIDMappings))
 	data(idMapText(s.Linux.GIDMappings))
 	return append(b, prog...)
+}
+
+// warmFile is the warm record file of body (warmRecord) with fast section
+// fast (fastlaunch.go; empty when the launch may not be a warm one):
+// warmMagic, the fast section as a uint32 length and bytes, the body.
+func warmFile(fast, body []byte) []byte {
+	b := make([]byte, 0, len(warmMagic)+4+len(fast)+len(body))
+	b = append(b, warmMagic...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(fast)))
+	b = append(b, fast...)
+	return append(b, body...)
 }
 
 // WarmRecordName is the name of the warm record of a launch with nook's
@@ -110,12 +120,17 @@ func warmPath() string {
 	return C.GoString(p)
 }
 
-// prestartedWarm is the record the prestarted init stage runs, nil if none.
-func prestartedWarm(pre *C.struct_nook_prestart) []byte {
+// prestartedWarm is the body of the record the prestarted init stage
+// runs and the record's fast section, nil if none.
+func prestartedWarm(pre *C.struct_nook_prestart) (body, fast []byte) {
 	if pre.warm == nil {
-		return nil
+		return nil, nil
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(pre.warm)), int(pre.warm_len))
+	body = unsafe.Slice((*byte)(unsafe.Pointer(pre.warm)), int(pre.warm_len))
+	if pre.fast != nil {
+		fast = unsafe.Slice((*byte)(unsafe.Pointer(pre.fast)), int(pre.fast_len))
+	}
+	return body, fast
 }
 
 // maxWarmRecords is how many warm records a cache directory keeps:

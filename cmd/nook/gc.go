@@ -21,9 +21,9 @@ left in it) and their runtime files. Also remove files in the state
 directory that are not valid records and temporary files of writers that
 are gone. Each removal is printed on its own line.
 
-Every nook command already collects the records of dead sandboxes on
-the way (cheaply: one directory read and a stat per record); nook gc also
-removes invalid files, and reports.
+Every nook command but a warm launch (see nook run) already collects the
+records of dead sandboxes on the way (cheaply: one directory read and a
+stat per record); nook gc also removes invalid files, and reports.
 
 Records live in /run/nook for root; otherwise in $XDG_RUNTIME_DIR/nook,
 else /run/user/UID/nook when that directory is the user's, else

@@ -13,7 +13,9 @@ import (
 	"github.com/nook-sandbox/nook/plan"
 	"github.com/nook-sandbox/nook/profiles"
 	"github.com/nook-sandbox/nook/sandbox"
+	"github.com/nook-sandbox/nook/sandbox/cgroup"
 	"github.com/nook-sandbox/nook/sandbox/seccomp"
+	"github.com/nook-sandbox/nook/witness"
 )
 
 func init() { subcommands = append(subcommands, newRunCommand) }
@@ -37,6 +39,11 @@ not found.
 
 Run as root, nook runs the app as $SUDO_UID/$SUDO_GID, or as nobody
 (65534) when those are unset: never as root.
+
+A launch that repeats an earlier one exactly (arguments, environment,
+working directory, and every file the plan came from unchanged) is a warm
+launch: it starts the sandbox the earlier one recorded without compiling
+the plan again. NOOK_WARM_LAUNCH=0 turns that off.
 
 Resource limits come from the profile's [resources] table; the flags
 --memory, --memory-swap, --cpus, --cpuset, --cpu-weight, --pids and
@@ -94,7 +101,8 @@ func plainRun(args []string) (ref string, rest []string, ok bool) {
 // run launches ref with args and returns nook's exit status.
 func run(ref string, args []string, rf *resourceFlags) (int, error) {
 	sandbox.CatchSignals() // while the prestarted init builds the sandbox
-	pl, err := compile(ref, args, rf.apply)
+	facts := new(witness.Log)
+	pl, prof, err := compile(ref, args, facts, rf.apply)
 	if err != nil {
 		return 125, err
 	}
@@ -118,7 +126,11 @@ func run(ref string, args []string, rf *resourceFlags) (int, error) {
 		return 125, err
 	}
 	rec.limits(cg)
-	code, err := sandbox.Run(pl, sandbox.Options{Filter: filter, Stdio: sandbox.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, Started: rec.started, Cgroup: cg})
+	var warm *sandbox.WarmLaunch
+	if warmEligible(prof, pl) && rec.store != nil {
+		warm = &sandbox.WarmLaunch{Facts: facts.Bytes(), StateDir: rec.store.Dir()}
+	}
+	code, err := sandbox.Run(pl, sandbox.Options{Filter: filter, Stdio: sandbox.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, Started: rec.started, Cgroup: cg, Warm: warm})
 	rec.done()
 	var ee *sandbox.ExitError
 	if errors.As(err, &ee) {
@@ -128,46 +140,65 @@ func run(ref string, args []string, rf *resourceFlags) (int, error) {
 	return code, err
 }
 
+// warmEligible says whether a launch of profile prof with plan pl may
+// let the next launch with the same arguments be a warm one
+// (sandbox/fastlaunch.go): only when the plan comes from nothing but the
+// facts compile records, and there is no warning to print.
+//
+// Resource limits make it ineligible even when none is applied: whether
+// the host can apply each (resourceFlags.cgroup) is not a fact compile
+// records.
+func warmEligible(prof *profiles.Profile, pl *sandbox.Plan) bool {
+	s := prof.Security.Seccomp
+	return prof.Image == profiles.ImageHost && len(pl.Warnings) == 0 &&
+		(s == "" || s == profiles.SeccompDefault || s == profiles.SeccompUnconfined) &&
+		cgroup.FromResources(pl.Spec.Linux.Resources).IsZero()
+}
+
 // compile finds the profile ref, applies adjust to it (flags), probes the
-// host and compiles the plan. It also creates the app's persistent home:
-// the plan binds it.
-func compile(ref string, args []string, adjust ...func(*profiles.Profile) error) (*sandbox.Plan, error) {
-	prof, err := profiles.Find(ref)
+// host and compiles the plan; facts (nil: nowhere) records what it found
+// at each host path, before it read it. It also creates the app's
+// persistent home: the plan binds it.
+func compile(ref string, args []string, facts *witness.Log, adjust ...func(*profiles.Profile) error) (*sandbox.Plan, *profiles.Profile, error) {
+	prof, err := profiles.FindWitnessed(ref, facts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, f := range adjust {
 		if err := f(prof); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	host, err := plan.ProbeHost(prof, os.Getenv)
+	host, err := plan.ProbeHostWitnessed(prof, os.Getenv, facts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if prof.Image != profiles.ImageHost { // DefaultRoot reads /proc: not for host apps
 		if err := plan.ResolveImage(host, prof, layout.DefaultRoot(), unpackImage); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	pl, err := plan.Compile(prof, host, args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if prof.Filesystem.Home != profiles.Ephemeral {
-		if _, err := host.PrepareHome(prof.ID()); err != nil {
-			return nil, err
+		home, err := host.PrepareHome(prof.ID())
+		if err != nil {
+			return nil, nil, err
 		}
+		facts.Lstat(home) // as it is now: made, and handed to the app's uid
+
 	}
 	if prof.Image != profiles.ImageHost && prof.Filesystem.Root != profiles.Ephemeral {
 		if _, err := host.PrepareRoot(prof.ID()); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if w := host.CheckRootImage(prof.ID()); w != "" {
 			pl.Warnings = append(pl.Warnings, w)
 		}
 	}
-	return pl, nil
+	return pl, prof, nil
 }
 
 // cacheDir is where nook keeps derived data it can rebuild (compiled

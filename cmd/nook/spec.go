@@ -21,7 +21,7 @@ app's persistent home is created if it is missing.`,
 		Example: `  nook spec xclock | jq .spec.mounts`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pl, err := compile(args[0], args[1:])
+			pl, _, err := compile(args[0], args[1:], nil)
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,9 @@ import (
 // commands that read records are ps.go, stats.go, stop.go, kill.go, gc.go.
 
 // collectStale removes the records (and cgroups) of sandboxes whose
-// launcher died. Every nook call runs it; it is silent and creates nothing.
+// launcher died. Every nook call runs it (nook run through Store.Create),
+// but for a warm launch (sandbox/fastlaunch.go), which never starts Go; it
+// is silent and creates nothing.
 func collectStale() {
 	dir := state.DefaultDir(os.Geteuid(), os.Getenv, os.Stat)
 	if _, err := os.Lstat(dir); err != nil {

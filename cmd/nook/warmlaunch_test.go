@@ -1,0 +1,481 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nook-sandbox/nook/sandbox/state"
+)
+
+// A warm launch is run by nook run's constructor alone, before the Go
+// runtime (sandbox/fastlaunch.go): the launcher is then one thread, where
+// a Go launcher always has several. The tests below tell the two apart by
+// that, while the app waits at its gate: a FIFO it reads from before its
+// script goes on, which the test opens once it has looked.
+
+// gated writes profile name (its extra TOML before [filesystem], its home
+// home) whose app runs the shell script pre, waits at its gate, then runs
+// post; it returns the profile's path and the gate's.
+func (e *e2e) gated(name, extra, home, pre, post string) (profile, gate string) {
+	e.t.Helper()
+	gate = filepath.Join(e.dir, "probe", name+".gate")
+	if err := unix.Mkfifo(gate, 0o666); err != nil && err != unix.EEXIST {
+		e.t.Fatal(err)
+	}
+	chmod666(e.t, gate) // root's app runs as nobody
+	script := "read x < /probe/" + name + ".gate; " + post
+	if pre != "" {
+		script = pre + "; " + script
+	}
+	body := fmt.Sprintf("name = %q\ncommand = [\"/bin/sh\", \"-c\", %q]\n%s\n[filesystem]\nhome = %q\n[[filesystem.mounts]]\nsource = %q\ntarget = \"/probe\"\n",
+		name, script, extra, home, filepath.Join(e.dir, "probe"))
+	profile = filepath.Join(e.dir, name+".toml")
+	if err := os.WriteFile(profile, []byte(body), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return profile, gate
+}
+
+func chmod666(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gatedRun is a nook run whose app waited at its gate.
+type gatedRun struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	// warm says the launcher was one thread while the app waited.
+	warm bool
+}
+
+// launchGated starts cmd, whose app waits at gate, and once the app is
+// there calls during (if not nil) and opens the gate.
+func (e *e2e) launchGated(cmd *exec.Cmd, gate string, during func(l *gatedRun)) *gatedRun {
+	t := e.t
+	t.Helper()
+	l := &gatedRun{cmd: cmd}
+	cmd.Stdout, cmd.Stderr = &l.stdout, &l.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile(gate, os.O_WRONLY, 0) // until the app opens it
+		if err != nil {
+			f = nil
+		}
+		opened <- f
+	}()
+	var f *os.File
+	select {
+	case f = <-opened:
+	case <-time.After(20 * time.Second):
+	}
+	if f == nil {
+		// Let the opener go: it waits for a reader.
+		if r, err := os.OpenFile(gate, os.O_RDONLY|unix.O_NONBLOCK, 0); err == nil {
+			defer r.Close()
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the app never reached its gate; stdout %q, stderr %q", l.stdout.String(), l.stderr.String())
+	}
+	l.warm = threads(t, cmd.Process.Pid) == 1
+	if during != nil {
+		during(l)
+	}
+	f.WriteString("go\n")
+	f.Close()
+	return l
+}
+
+// wait waits for the launch to end and returns nook's exit status.
+func (l *gatedRun) wait(t *testing.T) int {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { l.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		l.cmd.Process.Kill()
+		<-done
+		t.Fatalf("nook run still ran after 20 s; stderr %q", l.stderr.String())
+	}
+	return l.cmd.ProcessState.ExitCode()
+}
+
+// threads is the number of threads of process pid.
+func threads(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	t.Fatalf("no thread count in /proc/%d/status", pid)
+	return 0
+}
+
+// A warm launch does what a regular one does: the app's streams, its exit
+// status, the lockdown (invariants 2 and 3), the state record that nook ps
+// lists (with the sequence number after the app's other instances) and
+// its removal at the end.
+func TestWarmLaunch(t *testing.T) {
+	e := newStateE2E(t)
+	p, gate := e.gated("warm", "", "ephemeral", "",
+		`grep -E "^(NoNewPrivs|Seccomp|CapInh|CapPrm|CapEff|CapBnd|CapAmb):" /proc/self/status; echo to stderr >&2; exit 3`)
+	store, err := state.Open(e.runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another instance of the app, alive (its launcher is this test): the
+	// launches get sequence number 2.
+	self, err := state.Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &state.Record{App: "warm", Launcher: self, Init: self, Started: time.Now().UTC()}
+	if err := store.Create(other); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		var rec *state.Record
+		// As a desktop launches it: with a startup id of its own each
+		// time, which nook neither reads nor passes on.
+		cmd := e.command("run", p)
+		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], "DESKTOP_STARTUP_ID=launch-"+strconv.Itoa(i), "GIO_LAUNCHED_DESKTOP_FILE_PID="+strconv.Itoa(1000+i))
+		l := e.launchGated(cmd, gate, func(l *gatedRun) {
+			live, bad, err := store.Live()
+			if err != nil || len(bad) > 0 {
+				t.Fatalf("reading the state records: %v %v", err, bad)
+			}
+			for _, r := range live {
+				if r.ID != other.ID {
+					rec = r
+				}
+			}
+			if rec == nil {
+				t.Fatalf("launch %d: no state record while the app runs (records: %d)", i, len(live))
+			}
+			initPID := childOf(t, l.cmd.Process.Pid)
+			if rec.App != "warm" || rec.Name != "warm" || rec.Seq != 2 || rec.Hostname != "warm" ||
+				rec.Launcher.PID != l.cmd.Process.Pid || !rec.Launcher.Alive() || rec.Init.PID != initPID || !rec.Init.Alive() ||
+				rec.BootID != state.BootID() || time.Since(rec.Started) > time.Minute || time.Since(rec.Started) < 0 {
+				t.Errorf("launch %d: state record %+v; want app warm, seq 2, launcher %d, init %d, this boot, started now",
+					i, *rec, l.cmd.Process.Pid, initPID)
+			}
+			if code, out, stderr := e.outputs("ps"); code != 0 || !strings.Contains(out, "warm:2") {
+				t.Errorf("launch %d: nook ps does not list warm:2 (exit %d):\n%s%s", i, code, out, stderr)
+			}
+		})
+		if code := l.wait(t); code != 3 {
+			t.Errorf("launch %d: exit %d, want the app's 3; stderr %q", i, code, l.stderr.String())
+		}
+		if want := i > 0; l.warm != want {
+			t.Errorf("launch %d: warm %v, want %v (the first launch leaves the record the others take)", i, l.warm, want)
+		}
+		if got := l.stderr.String(); got != "to stderr\n" {
+			t.Errorf("launch %d: stderr %q, want the app's alone", i, got)
+		}
+		for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2", "CapInh:\t0000000000000000", "CapPrm:\t0000000000000000",
+			"CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000"} {
+			if !strings.Contains(l.stdout.String(), want+"\n") {
+				t.Errorf("launch %d: the app's status lacks %q:\n%s", i, want, l.stdout.String())
+			}
+		}
+		if rec != nil {
+			if _, err := os.Stat(filepath.Join(e.runDir, rec.ID+".json")); !os.IsNotExist(err) {
+				t.Errorf("launch %d: the state record is still there after the launch (%v)", i, err)
+			}
+		}
+	}
+}
+
+// A warm launch passes signals on to the app, as a regular one does.
+func TestWarmLaunchForwardsSignals(t *testing.T) {
+	e := newE2E(t)
+	p, gate := e.gated("signals", "", "ephemeral", `trap "echo got TERM; exit 7" TERM`, `while :; do sleep 0.05; done`)
+	for i := 0; i < 2; i++ {
+		l := e.launchGated(e.command("run", p), gate, nil)
+		time.Sleep(100 * time.Millisecond) // into the loop
+		if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := l.wait(t); code != 7 || l.stdout.String() != "got TERM\n" {
+			t.Errorf("launch %d (warm %v): after SIGTERM, exit %d and stdout %q; want the app's trap: 7, got TERM",
+				i, l.warm, code, l.stdout.String())
+		}
+		if l.warm != (i == 1) {
+			t.Errorf("launch %d: warm %v, want %v", i, l.warm, i == 1)
+		}
+	}
+}
+
+// Invariant 7 for a warm launch: SIGKILLed, its sandbox dies with it, and
+// its state record is collected by the next nook call.
+func TestWarmLaunchKilled(t *testing.T) {
+	e := newStateE2E(t)
+	p, gate := e.gated("killed", "", "ephemeral", "", "exit 0")
+	if l := e.launchGated(e.command("run", p), gate, nil); l.wait(t) != 0 {
+		t.Fatalf("first launch failed: %s", l.stderr.String())
+	}
+	var initPID, app int
+	l := e.launchGated(e.command("run", p), gate, func(l *gatedRun) {
+		if !l.warm {
+			t.Fatal("the second launch is not warm")
+		}
+		initPID = childOf(t, l.cmd.Process.Pid)
+		app = childOf(t, initPID)
+		l.cmd.Process.Kill()
+	})
+	l.wait(t)
+	if !gone(initPID, 3*time.Second) || !gone(app, 3*time.Second) {
+		t.Fatalf("sandbox survived its warm launcher: init %d app %d", initPID, app)
+	}
+	if code, out, stderr := e.outputs("ps"); code != 0 || strings.Contains(out, "killed:") {
+		t.Errorf("nook ps after the launcher was killed: exit %d\n%s%s", code, out, stderr)
+	}
+	if recs, _ := filepath.Glob(filepath.Join(e.runDir, "*.json")); len(recs) != 0 {
+		t.Errorf("the killed launch's state record was not collected: %v", recs)
+	}
+}
+
+// A warm launch happens only while every input of the plan is as it was
+// when the record was written. After any change, the launch is a regular
+// one, which runs the new plan and writes a new record; the launch after
+// it is warm again.
+func TestWarmLaunchFacts(t *testing.T) {
+	e := newE2E(t)
+	work := filepath.Join(e.dir, "work")
+	config := filepath.Join(e.dir, "config")
+	for _, d := range []string{work, filepath.Join(config, "nook", "profiles")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.env = append(e.env, "XDG_CONFIG_HOME="+config)
+	// A copy of nook that the test may rewrite.
+	nook := filepath.Join(e.dir, "nook-copy")
+	image := filepath.Join(e.dir, "nook-image")
+	for from, to := range map[string]string{e.nook: nook, filepath.Join(filepath.Dir(e.nook), "nook-image"): image} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.nook = nook
+	x := newFakeDisplay(t)
+
+	setEnv := func(k, v string) {
+		var env []string
+		for _, kv := range e.env {
+			if !strings.HasPrefix(kv, k+"=") {
+				env = append(env, kv)
+			}
+		}
+		e.env = append(env, k+"="+v)
+	}
+	setEnv("LANG", "C")
+	for _, tc := range []struct {
+		name string
+		// extra and home go in the profile; script prints what the
+		// change shows.
+		extra, home, script string
+		byName              bool // run it by name, found in XDG_CONFIG_HOME
+		sameOutput          bool // the change does not show in the app's output
+		change              func(profile string)
+	}{
+		{name: "profile", script: "echo before", change: func(p string) {
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, bytes.Replace(b, []byte("echo before"), []byte("echo after!"), 1), 0o644)
+		}},
+		{name: "shadowed", script: "echo before", byName: true, change: func(p string) {
+			b, _ := os.ReadFile(p)
+			os.WriteFile(filepath.Join(work, "shadowed.toml"), bytes.Replace(b, []byte("echo before"), []byte("echo shadow"), 1), 0o644)
+		}},
+		{name: "environment", script: `echo "$LANG"`, change: func(string) { setEnv("LANG", "C.UTF-8") }},
+		{name: "binary", script: "echo same", sameOutput: true, change: func(string) {
+			// The same bytes in a new file, as a package upgrade
+			// installs one.
+			b, _ := os.ReadFile(nook)
+			os.WriteFile(nook+".new", b, 0o755)
+			os.Rename(nook+".new", nook)
+		}},
+		{name: "cookie", extra: "[display]\nx11 = \"host\"\n", script: `od -An -tx1 "$XAUTHORITY" | tr -d " \n"; echo`,
+			change: func(string) { x.writeCookie(t, 2) }},
+		{name: "home", home: "persistent", script: "echo home", sameOutput: true, change: func(string) {
+			homes, _ := filepath.Glob(filepath.Join(e.dir, "data", "nook", "homes", "home"))
+			if os.Geteuid() == 0 {
+				homes, _ = filepath.Glob("/var/lib/nook/homes/*/home")
+			}
+			for _, h := range homes {
+				os.RemoveAll(h)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.t = t
+			home := tc.home
+			if home == "" {
+				home = "ephemeral"
+			}
+			if tc.extra != "" {
+				saved := e.env
+				e.env = append(append([]string(nil), e.env...), x.env...)
+				defer func() { e.env = saved }()
+				x.writeCookie(t, 1)
+			}
+			p, gate := e.gated(tc.name, tc.extra, home, "", tc.script)
+			ref := p
+			if tc.byName {
+				b, _ := os.ReadFile(p)
+				os.Remove(p)
+				p = filepath.Join(config, "nook", "profiles", tc.name+".toml")
+				if err := os.WriteFile(p, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				ref = tc.name
+			}
+			if tc.home == "persistent" {
+				t.Cleanup(func() { tc.change("") })
+			}
+			start := func() *gatedRun {
+				t.Helper()
+				cmd := e.command("run", ref)
+				cmd.Dir = work
+				l := e.launchGated(cmd, gate, nil)
+				if code := l.wait(t); code != 0 {
+					t.Fatalf("exit %d: %s", code, l.stderr.String())
+				}
+				return l
+			}
+			before := start()
+			warm := start()
+			if !warm.warm || warm.stdout.String() != before.stdout.String() {
+				t.Fatalf("the second launch: warm %v, stdout %q; want warm, and the first's %q", warm.warm, warm.stdout.String(), before.stdout.String())
+			}
+			tc.change(p)
+			after := start()
+			if after.warm {
+				t.Errorf("the launch after the %s changed was warm (stdout %q)", tc.name, after.stdout.String())
+			}
+			if !tc.sameOutput && after.stdout.String() == before.stdout.String() {
+				t.Errorf("the launch after the %s changed printed what the one before did: %q", tc.name, after.stdout.String())
+			}
+			again := start()
+			if !again.warm || again.stdout.String() != after.stdout.String() {
+				t.Errorf("the launch after that: warm %v, stdout %q; want warm, and %q", again.warm, again.stdout.String(), after.stdout.String())
+			}
+		})
+	}
+}
+
+// fakeDisplay is an X display as nook probes it: a socket in
+// /tmp/.X11-unix and an Xauthority file with a cookie for it. No server
+// answers: the apps here read their cookie and never connect.
+type fakeDisplay struct {
+	num   int
+	xauth string
+	env   []string
+}
+
+func newFakeDisplay(t *testing.T) *fakeDisplay {
+	t.Helper()
+	if err := os.MkdirAll("/tmp/.X11-unix", 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	for n := 400 + os.Getpid()%100; n < 600; n++ {
+		path := "/tmp/.X11-unix/X" + strconv.Itoa(n)
+		if _, err := os.Lstat(path); err == nil {
+			continue
+		}
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			continue
+		}
+		t.Cleanup(func() { l.Close() })
+		chmod666(t, path)
+		d := &fakeDisplay{num: n, xauth: filepath.Join(t.TempDir(), "Xauthority")}
+		if err := os.Chmod(filepath.Dir(d.xauth), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d.env = []string{"DISPLAY=:" + strconv.Itoa(n), "XAUTHORITY=" + d.xauth}
+		return d
+	}
+	t.Fatal("no free X display number in 400-599")
+	return nil
+}
+
+// writeCookie writes an Xauthority file whose cookie for the display is
+// 16 bytes of b, replacing the file (as xauth does).
+func (d *fakeDisplay) writeCookie(t *testing.T, b byte) {
+	t.Helper()
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f []byte
+	field := func(s []byte) {
+		f = binary.BigEndian.AppendUint16(f, uint16(len(s)))
+		f = append(f, s...)
+	}
+	f = binary.BigEndian.AppendUint16(f, 256) // FamilyLocal
+	field([]byte(host))
+	field([]byte(strconv.Itoa(d.num)))
+	field([]byte("MIT-MAGIC-COOKIE-1"))
+	field(bytes.Repeat([]byte{b}, 16))
+	tmp := d.xauth + ".new"
+	if err := os.WriteFile(tmp, f, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, d.xauth); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A launch with resource limits is never warm, even when the host can
+// apply none of them (--ignore-unsupported-limits then warns and runs the
+// app without a cgroup): whether it can is not a recorded fact, and the
+// warning must be printed each time.
+func TestWarmLaunchNeverWithLimits(t *testing.T) {
+	e := newE2E(t)
+	p, gate := e.gated("limited", "[resources]\npids = 100\n", "ephemeral", "", "echo ran")
+	var first string
+	for i := 0; i < 3; i++ {
+		l := e.launchGated(e.command("run", "--ignore-unsupported-limits", p), gate, nil)
+		if code := l.wait(t); code != 0 || l.stdout.String() != "ran\n" {
+			t.Fatalf("launch %d: exit %d, stdout %q, stderr %s", i, code, l.stdout.String(), l.stderr.String())
+		}
+		if l.warm {
+			t.Errorf("launch %d of a profile with limits was warm", i)
+		}
+		if i == 0 {
+			first = l.stderr.String()
+		} else if l.stderr.String() != first {
+			t.Errorf("launch %d: stderr %q, want the first launch's %q", i, l.stderr.String(), first)
+		}
+	}
+}
