@@ -4,16 +4,18 @@
 # namespaces with equivalent read-only binds of the host image, a new
 # session and death with the parent. nook also loads a seccomp filter,
 # drops every capability and masks host secrets. Launches after the first
-# find the warm record the first left (docs/security.md: the init stage
-# sets the sandbox up while nook's Go runtime starts), as repeated
-# launches of an app from its menu entry do.
+# find the warm record the first left, as repeated launches of an app from
+# its menu entry do, and are warm launches: nook's constructor checks the
+# record's facts and runs the launch without starting the Go runtime
+# (docs/security.md, "Warm launches").
 #
 # Usage: bench/launch.sh [NOOK_BINARY]   (nook-image beside it, as scripts/build
 # makes them; run as root: it benchmarks as root
 # and as the unprivileged user nooktest). Needs hyperfine, bubblewrap and
 # python3 (scripts/deps test installs them). Prints hyperfine's table and
-# the ratio, then an interleaved comparison (nook, nook without its
-# prestarted init stage, bwrap, one launch each in turn).
+# the ratio, then an interleaved comparison (nook; nook's regular launch,
+# NOOK_WARM_LAUNCH=0, where the Go launcher compares the record; nook
+# without its prestarted init stage; bwrap; one launch each in turn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nook=${1:-}
@@ -28,15 +30,16 @@ cp "$(dirname "$nook")/nook-image" "$dir/nook-image" # compiles the seccomp filt
 # The warm records the launches leave (docs/security.md) go with the
 # profile: their name is an FNV-1a hash of nook's arguments before "--".
 forget_records() {
-	python3 - "$dir/true.toml" /var/cache/nook ~nooktest/.cache/nook <<'PY'
+	python3 - "$dir/true.toml" "$dir/regular.toml" /var/cache/nook ~nooktest/.cache/nook <<'PY'
 import os, sys
-h = 0xcbf29ce484222325
-for a in ["run", sys.argv[1]]:
-    for c in a.encode() + b"\0":
-        h = ((h ^ c) * 0x100000001b3) & 0xffffffffffffffff
-for d in sys.argv[2:]:
-    try: os.remove(os.path.join(d, "run-%016x" % h))
-    except OSError: pass
+for profile in sys.argv[1:3]:
+    h = 0xcbf29ce484222325
+    for a in ["run", profile]:
+        for c in a.encode() + b"\0":
+            h = ((h ^ c) * 0x100000001b3) & 0xffffffffffffffff
+    for d in sys.argv[3:]:
+        try: os.remove(os.path.join(d, "run-%016x" % h))
+        except OSError: pass
 PY
 }
 trap 'forget_records; rm -rf "$dir"' EXIT
@@ -46,6 +49,10 @@ command = ["/bin/true"]
 [filesystem]
 home = "ephemeral"
 TOML
+# The regular launches get a record of their own (its name hashes the
+# profile's path): their environment differs, and a record's facts hold
+# one environment.
+cp "$dir/true.toml" "$dir/regular.toml"
 
 # bwrap with the same file system nook builds for image = "host".
 bwrap_args=(--unshare-all --new-session --die-with-parent --ro-bind /usr /usr --ro-bind /etc /etc)
@@ -75,9 +82,15 @@ for user in root nooktest; do
 	install -m 0644 -o "$user" /dev/null "$dir/$user.json"
 	# warm the seccomp filter cache once
 	"${as_user[@]}" "$dir/nook" run "$dir/true.toml"
+	# hyperfine gives every run an environment variable of random length
+	# (HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET, to vary the stack's
+	# alignment). A launch from a menu or a shell has the same environment
+	# each time, and nook's warm launch holds the whole environment as a
+	# fact: env(1) removes the variable, for both commands alike.
+	unrandom="env -u HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET"
 	"${as_user[@]}" hyperfine -N --warmup 20 --runs 300 --export-json "$dir/$user.json" \
-		-n "nook run" "$dir/nook run $dir/true.toml" \
-		-n "bwrap" "bwrap ${bwrap_args[*]}"
+		-n "nook run" "$unrandom $dir/nook run $dir/true.toml" \
+		-n "bwrap" "$unrandom bwrap ${bwrap_args[*]}"
 	python3 - "$dir/$user.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
@@ -88,15 +101,18 @@ PY
 	# hyperfine runs one command's runs, then the other's: on a shared
 	# machine the load can change in between. This alternates the two,
 	# one launch each, and compares medians and minimums, which the
-	# machine's other work moves least. NOOK_PRESTART=0 is nook without its
-	# prestarted init stage, to show what that saves.
-	"${as_user[@]}" python3 - 300 "$dir/nook" "$dir/true.toml" bwrap "${bwrap_args[@]}" <<'PY'
+	# machine's other work moves least. NOOK_WARM_LAUNCH=0 is nook's
+	# regular launch (the Go launcher compares the warm record), and
+	# NOOK_PRESTART=0 nook without its prestarted init stage, to show what
+	# each saves.
+	"${as_user[@]}" python3 - 300 "$dir/nook" "$dir/true.toml" "$dir/regular.toml" bwrap "${bwrap_args[@]}" <<'PY'
 import os, shutil, statistics, sys, time
-runs, nook, profile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-bwrap = sys.argv[4:]
+runs, nook, profile, regular = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+bwrap = sys.argv[5:]
 def argv(cmd):
     return [shutil.which(cmd[0])] + cmd[1:]
 cases = [("nook run", argv([nook, "run", profile]), {}),
+         ("nook run, NOOK_WARM_LAUNCH=0", argv([nook, "run", regular]), {"NOOK_WARM_LAUNCH": "0"}),
          ("nook run, NOOK_PRESTART=0", argv([nook, "run", profile]), {"NOOK_PRESTART": "0"}),
          ("bwrap", argv(bwrap), {})]
 null = os.open(os.devnull, os.O_RDWR)
@@ -112,7 +128,7 @@ for i in range(runs + 10):
 b = times["bwrap"]
 for name, _, _ in cases:
     t = times[name]
-    print(f"interleaved {name:27s} median {statistics.median(t):6.2f} ms, min {min(t):6.2f} ms"
+    print(f"interleaved {name:30s} median {statistics.median(t):6.2f} ms, min {min(t):6.2f} ms"
           + ("" if name == "bwrap" else f"  = {statistics.median(t)/statistics.median(b):.2f}x / {min(t)/min(b):.2f}x bwrap"))
 PY
 done
