@@ -72,15 +72,20 @@ const atClone = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
 // launch's program prog (all of it, or all but the app section, which
 // starts at appAt), startInit returns it with speculative set: the caller
 // must then confirm it with ready, which says whether its setup worked,
-// before it sends the go-ahead. When the record differs, or its fast
-// section is not fast (this launch's, fastlaunch.go; nil when it may not
-// be a warm launch), or there was none, sp.record is this launch's file,
-// for the caller to store (writeWarm) once the app runs.
+// before it sends the go-ahead. When the record differs from this
+// launch's, or its fast section differs from fast (this launch's, see
+// fastlaunch.go; nil when the next launch may not be a warm one), or there
+// was none, sp.record is this launch's record file, for the caller to
+// store (writeWarm) once the app runs.
 func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*os.File, fast []byte) (*spawn, error) {
 	root := os.Geteuid() == 0
 	sp, warm, warmFast := takePrestart(flags, stdio)
-	var rec []byte // this launch's record body: to compare, or to store
-	if sp != nil && (warm != nil || warmPath() != "") {
+	// This launch's record body: to compare, or to store. It is stored
+	// also when the launcher clones init itself (the prestarted one did
+	// not fit, or its record's setup failed: see launch), so that the
+	// next launch finds it.
+	var rec []byte
+	if warm != nil || warmPath() != "" {
 		rec = warmRecord(s, root, prog)
 	}
 	if sp != nil && warm != nil {
@@ -130,8 +135,6 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 		return nil, err
 	}
 	sp.prog = cprog
-	// Set when a prestarted init was discarded: this launch's record
-	// replaces the one it ran.
 	if rec != nil {
 		sp.record = warmFile(fast, rec)
 	}

@@ -83,9 +83,13 @@ func (t *tracker) started(in sandbox.Instance) {
 		t.created = false
 	}
 	var err error
-	if t.rec.Launcher, err = state.Self(); err == nil {
-		t.rec.Init, err = state.ProcOf(in.InitPID)
+	if t.rec.Init, err = state.ProcOf(in.InitPID); err != nil {
+		// Init has ended already (ProcOf fails for nothing else): its
+		// setup failed, and Run reports why. There is no sandbox to list.
+		t.store = nil
+		return
 	}
+	t.rec.Launcher, err = state.Self()
 	if in.Cgroup != nil {
 		ref := in.Cgroup.Ref()
 		t.rec.Cgroup = &ref

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -165,17 +166,20 @@ func TestWarmLaunch(t *testing.T) {
 		cmd := e.command("run", p)
 		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], "DESKTOP_STARTUP_ID=launch-"+strconv.Itoa(i), "GIO_LAUNCHED_DESKTOP_FILE_PID="+strconv.Itoa(1000+i))
 		l := e.launchGated(cmd, gate, func(l *gatedRun) {
-			live, bad, err := store.Live()
-			if err != nil || len(bad) > 0 {
-				t.Fatalf("reading the state records: %v %v", err, bad)
-			}
-			for _, r := range live {
-				if r.ID != other.ID {
-					rec = r
+			// The launcher writes the record while the app starts.
+			for deadline := time.Now().Add(5 * time.Second); rec == nil && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				live, bad, err := store.Live()
+				if err != nil || len(bad) > 0 {
+					t.Fatalf("reading the state records: %v %v", err, bad)
+				}
+				for _, r := range live {
+					if r.ID != other.ID {
+						rec = r
+					}
 				}
 			}
 			if rec == nil {
-				t.Fatalf("launch %d: no state record while the app runs (records: %d)", i, len(live))
+				t.Fatalf("launch %d: no state record while the app runs", i)
 			}
 			initPID := childOf(t, l.cmd.Process.Pid)
 			if rec.App != "warm" || rec.Name != "warm" || rec.Seq != 2 || rec.Hostname != "warm" ||
@@ -476,6 +480,143 @@ func TestWarmLaunchNeverWithLimits(t *testing.T) {
 			first = l.stderr.String()
 		} else if l.stderr.String() != first {
 			t.Errorf("launch %d: stderr %q, want the first launch's %q", i, l.stderr.String(), first)
+		}
+	}
+}
+
+// A warm launch reports init's errors as a regular one does: the same
+// line, the same exit status. Here the app cannot start (the command is
+// missing, or not executable), which init finds after the go-ahead. The
+// test tells the launches apart while nook writes its error: its standard
+// error is a full pipe, so nook waits in write(2), and a warm launcher is
+// then one thread.
+func TestWarmLaunchErrors(t *testing.T) {
+	e := newE2E(t)
+	notExec := filepath.Join(e.dir, "probe", "not-executable")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, command string
+		code          int
+	}{
+		{"not found", "/no/such/command", 127},
+		{"not executable", "/probe/not-executable", 126},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.t = t
+			p := e.profile(strings.ReplaceAll(tc.name, " ", "-"), "", tc.command)
+			var first string
+			for i := 0; i < 3; i++ {
+				code, stderr, warm := e.runBlockedOnStderr(i > 0, "run", p)
+				if code != tc.code || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "nook: ") {
+					t.Errorf("launch %d: exit %d, stderr %q; want %d and one line", i, code, stderr, tc.code)
+				}
+				if i == 0 {
+					first = stderr
+				} else if stderr != first {
+					t.Errorf("launch %d: stderr %q, want the first launch's %q", i, stderr, first)
+				}
+				if i > 0 && !warm {
+					t.Errorf("launch %d was not warm", i)
+				}
+			}
+		})
+	}
+}
+
+// runBlockedOnStderr runs nook with args and a standard error that is a
+// full pipe, and returns its exit status and what it wrote there. When
+// look is set, it also says whether nook, once it waits to write its
+// error, is one thread: a warm launch (see TestWarmLaunchErrors).
+func (e *e2e) runBlockedOnStderr(look bool, args ...string) (code int, stderr string, warm bool) {
+	t := e.t
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	size, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, size)); err != nil { // full: the next write waits
+		t.Fatal(err)
+	}
+	cmd := e.command(args...)
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if look {
+		// Until its main thread waits in write(2) on descriptor 2.
+		syscallFile := fmt.Sprintf("/proc/%d/syscall", cmd.Process.Pid)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			b, _ := os.ReadFile(syscallFile)
+			if f := strings.Fields(string(b)); len(f) > 1 && f[0] == strconv.Itoa(unix.SYS_WRITE) && f[1] == "0x2" {
+				warm = threads(t, cmd.Process.Pid) == 1
+				break
+			}
+			if time.Now().After(deadline) {
+				break // not waiting in the main thread: not warm
+			}
+		}
+	}
+	out := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		out <- b
+	}()
+	cmd.Wait()
+	b := <-out
+	return cmd.ProcessState.ExitCode(), string(b[size:]), warm
+}
+
+// When a warm launch's setup fails because the host changed in a way no
+// fact shows (here a mount's source is gone), init is discarded and the
+// Go launcher starts over: its error is the one reported, as without the
+// warm record; once the source is back, the launches work (and are warm)
+// again.
+func TestWarmLaunchSetupFails(t *testing.T) {
+	e := newE2E(t)
+	data := filepath.Join(e.dir, "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The mount goes after the profile's own.
+	p, gate := e.gated("source", "", "ephemeral", "", "ls /data")
+	b, _ := os.ReadFile(p)
+	b = append(b, []byte("[[filesystem.mounts]]\nsource = "+quote(data)+"\ntarget = \"/data\"\n")...)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if l := e.launchGated(e.command("run", p), gate, nil); l.wait(t) != 0 || l.warm != (i == 1) {
+			t.Fatalf("launch %d: exit %d, warm %v; stderr %s", i, l.cmd.ProcessState.ExitCode(), l.warm, l.stderr.String())
+		}
+	}
+	if err := os.Remove(data); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := e.run("run", p)
+	cmd := e.command("run", p)
+	cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], "NOOK_WARM_LAUNCH=0")
+	var regular bytes.Buffer
+	cmd.Stderr = &regular
+	cmd.Run()
+	if code != 125 || !strings.Contains(stderr, data) || strings.Count(stderr, "\n") != 1 || stderr != regular.String() {
+		t.Errorf("launch with the mount's source gone: exit %d, stderr %q; want 125 and the regular launch's one line %q", code, stderr, regular.String())
+	}
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if l := e.launchGated(e.command("run", p), gate, nil); l.wait(t) != 0 {
+			t.Fatalf("launch %d after the source came back: exit %d; stderr %s", i, l.cmd.ProcessState.ExitCode(), l.stderr.String())
+		} else if i == 1 && !l.warm {
+			t.Errorf("the second launch after the source came back was not warm")
 		}
 	}
 }
