@@ -78,6 +78,13 @@ func (e *stateE2E) start(profile string) *sandboxRun {
 	}
 	r := &sandboxRun{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(r.done) }()
+	// Without a cgroup, nook writes the record while the app starts
+	// (sandbox.Options.Started): the app may print before it is there.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if e.hasRecord(cmd.Process.Pid) || time.Now().After(deadline) {
+			break
+		}
+	}
 	t.Cleanup(func() {
 		select {
 		case <-r.done:
@@ -113,6 +120,17 @@ func (e *stateE2E) records() []*state.Record {
 		e.t.Fatal(err)
 	}
 	return l.Live
+}
+
+// hasRecord says whether there is a live record of launcher pid.
+func (e *stateE2E) hasRecord(pid int) bool {
+	e.t.Helper()
+	for _, rec := range e.records() {
+		if rec.Launcher.PID == pid {
+			return true
+		}
+	}
+	return false
 }
 
 // record returns the one live record of launcher pid.
