@@ -556,6 +556,9 @@ int nook_fast_launch(int pid, int status_fd, int go_fd, const unsigned char *fas
 	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaddset(&fwd, sigs[i]);
+	// A blocked signal is queued even when nook started with it ignored
+	// (as a script's background job starts with SIGINT ignored), so the
+	// signalfd gets it, as os/signal's Notify would.
 	sigprocmask(SIG_BLOCK, &fwd, NULL);
 	int sigfd = signalfd(-1, &fwd, SFD_CLOEXEC);
 	char go = 0;

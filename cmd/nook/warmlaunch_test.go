@@ -215,22 +215,42 @@ func TestWarmLaunch(t *testing.T) {
 	}
 }
 
-// A warm launch passes signals on to the app, as a regular one does.
+// A warm launch passes signals on to the app, as a regular one does, also
+// one that nook started with ignored (as a script's background job starts
+// with SIGINT ignored): os/signal's Notify undoes the ignore.
 func TestWarmLaunchForwardsSignals(t *testing.T) {
 	e := newE2E(t)
-	p, gate := e.gated("signals", "", "ephemeral", `trap "echo got TERM; exit 7" TERM`, `while :; do sleep 0.05; done`)
-	for i := 0; i < 2; i++ {
-		l := e.launchGated(e.command("run", p), gate, nil)
-		time.Sleep(100 * time.Millisecond) // into the loop
-		if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		if code := l.wait(t); code != 7 || l.stdout.String() != "got TERM\n" {
-			t.Errorf("launch %d (warm %v): after SIGTERM, exit %d and stdout %q; want the app's trap: 7, got TERM",
-				i, l.warm, code, l.stdout.String())
-		}
-		if l.warm != (i == 1) {
-			t.Errorf("launch %d: warm %v, want %v", i, l.warm, i == 1)
+	p, gate := e.gated("signals", "", "ephemeral", `trap "echo got TERM; exit 7" TERM; trap "echo got INT; exit 8" INT`,
+		`while :; do sleep 0.05; done`)
+	for _, tc := range []struct {
+		name    string
+		sig     syscall.Signal
+		ignored bool
+		code    int
+		out     string
+	}{
+		{"TERM", syscall.SIGTERM, false, 7, "got TERM\n"},
+		{"INT, ignored when nook started", syscall.SIGINT, true, 8, "got INT\n"},
+	} {
+		for i := 0; i < 2; i++ {
+			cmd := e.command("run", p)
+			if tc.ignored {
+				cmd.Args = append([]string{"/bin/sh", "-c", `trap "" INT; exec "$0" "$@"`}, cmd.Args...)
+				cmd.Args[3] = e.nook
+				cmd.Path = "/bin/sh"
+			}
+			l := e.launchGated(cmd, gate, nil)
+			time.Sleep(100 * time.Millisecond) // into the loop
+			if err := l.cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := l.wait(t); code != tc.code || l.stdout.String() != tc.out {
+				t.Errorf("%s, launch %d (warm %v): exit %d and stdout %q; want the app's trap: %d, %q",
+					tc.name, i, l.warm, code, l.stdout.String(), tc.code, tc.out)
+			}
+			if l.warm != (i == 1) {
+				t.Errorf("%s, launch %d: warm %v, want %v", tc.name, i, l.warm, i == 1)
+			}
 		}
 	}
 }
