@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -187,6 +188,13 @@ func TestWarmLaunch(t *testing.T) {
 				rec.BootID != state.BootID() || time.Since(rec.Started) > time.Minute || time.Since(rec.Started) < 0 {
 				t.Errorf("launch %d: state record %+v; want app warm, seq 2, launcher %d, init %d, this boot, started now",
 					i, *rec, l.cmd.Process.Pid, initPID)
+			}
+			// Byte for byte what the Go launcher writes.
+			if b, err := os.ReadFile(filepath.Join(e.runDir, rec.ID+".json")); err == nil {
+				want, _ := json.MarshalIndent(rec, "", "  ")
+				if string(b) != string(want)+"\n" {
+					t.Errorf("launch %d: the state record reads\n%s\nwhere state.Store writes\n%s", i, b, want)
+				}
 			}
 			if code, out, stderr := e.outputs("ps"); code != 0 || !strings.Contains(out, "warm:2") {
 				t.Errorf("launch %d: nook ps does not list warm:2 (exit %d):\n%s%s", i, code, out, stderr)
