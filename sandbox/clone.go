@@ -32,9 +32,13 @@ type spawn struct {
 	// 'a' when only the app section differs): see ready.
 	speculative bool
 	verdict     []byte
-	// record is the warm record file to store for the next launch, nil
-	// when the one init ran is this launch's (see Run).
-	record []byte
+	// record is the body of this launch's warm record (warmRecord), nil
+	// when none is kept; stale says the stored record's body is not it (or
+	// there is none), and storedFast is the stored record's fast section.
+	// Run stores the record once the app runs (storeWarm).
+	record     []byte
+	stale      bool
+	storedFast []byte
 	// prog and mem are the launcher's memory for the init stage (its
 	// program, when cloned with it in place, and its stack's mapping):
 	// release frees them once init has been reaped.
@@ -72,12 +76,9 @@ const atClone = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
 // launch's program prog (all of it, or all but the app section, which
 // starts at appAt), startInit returns it with speculative set: the caller
 // must then confirm it with ready, which says whether its setup worked,
-// before it sends the go-ahead. When the record differs from this
-// launch's, or its fast section differs from fast (this launch's, see
-// fastlaunch.go; nil when the next launch may not be a warm one), or there
-// was none, sp.record is this launch's record file, for the caller to
-// store (writeWarm) once the app runs.
-func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*os.File, fast []byte) (*spawn, error) {
+// before it sends the go-ahead. sp.record, sp.stale and sp.storedFast
+// say what to store for the next launch (see storeWarm).
+func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*os.File) (*spawn, error) {
 	root := os.Geteuid() == 0
 	sp, warm, warmFast := takePrestart(flags, stdio)
 	// This launch's record body: to compare, or to store. It is stored
@@ -95,16 +96,15 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 		switch {
 		case bytes.Equal(rec, warm):
 			sp.speculative, sp.verdict = true, []byte{'c'}
-			if !bytes.Equal(fast, warmFast) {
-				sp.record = warmFile(fast, rec)
-			}
+			sp.record, sp.storedFast = rec, warmFast
 			return sp, nil
 		case len(warm) >= at && bytes.Equal(rec[:at], warm[:at]):
 			// Only the app's arguments, environment, working directory
 			// or filter changed: init takes this launch's app section,
 			// which follows the verdict, and keeps its setup.
 			v := binary.LittleEndian.AppendUint32([]byte{'a'}, uint32(len(prog)-appAt))
-			sp.speculative, sp.verdict, sp.record = true, append(v, prog[appAt:]...), warmFile(fast, rec)
+			sp.speculative, sp.verdict = true, append(v, prog[appAt:]...)
+			sp.record, sp.stale = rec, true
 			return sp, nil
 		}
 		// Another program runs in it: it goes, and this launch's record
@@ -115,9 +115,7 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 	if sp != nil {
 		// It has memory of its own: the identity and the program come
 		// as its payload, once the id maps are written.
-		if rec != nil {
-			sp.record = warmFile(fast, rec)
-		}
+		sp.record, sp.stale = rec, true
 		if err := writeIDMaps(sp.pid, s, root); err != nil {
 			sp.kill()
 			return nil, err
@@ -135,9 +133,7 @@ func startInit(flags uintptr, s *specs.Spec, prog []byte, appAt int, stdio [3]*o
 		return nil, err
 	}
 	sp.prog = cprog
-	if rec != nil {
-		sp.record = warmFile(fast, rec)
-	}
+	sp.record, sp.stale = rec, true
 	if err := writeIDMaps(sp.pid, s, root); err != nil {
 		sp.kill()
 		return nil, err

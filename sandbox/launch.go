@@ -144,11 +144,7 @@ func Run(p *Plan, opts Options) (int, error) {
 	r := takeRelay()
 	defer r.stop()
 
-	var fast []byte
-	if opts.Cgroup == nil {
-		fast = fastSection(p, opts.Warm)
-	}
-	sp, group, err := launch(p, opts, flags, prog, appAt, stdio, fast)
+	sp, group, err := launch(p, opts, flags, prog, appAt, stdio)
 	if err != nil {
 		return 125, err
 	}
@@ -174,10 +170,8 @@ func Run(p *Plan, opts Options) (int, error) {
 		// Before goW closes below: until then init stays.
 		opts.Started(Instance{InitPID: sp.pid})
 	}
-	if sp.record != nil {
-		// For the next launch; the app starts meanwhile.
-		writeWarm(warmPath(), sp.record)
-	}
+	// For the next launch; the app starts meanwhile.
+	storeWarm(sp, p, opts)
 	if group == nil && !sp.prestarted {
 		// No cgroup to read after the app: init may exit as soon as the
 		// app has.
@@ -264,9 +258,9 @@ func Run(p *Plan, opts Options) (int, error) {
 // the host changed since the record was written), launch does it all once
 // more, with an init that runs prog from the start: Started is then
 // called again, with the new init. Errors are *ExitErrors.
-func launch(p *Plan, opts Options, flags uintptr, prog []byte, appAt int, stdio [3]*os.File, fast []byte) (*spawn, cgroup.Group, error) {
+func launch(p *Plan, opts Options, flags uintptr, prog []byte, appAt int, stdio [3]*os.File) (*spawn, cgroup.Group, error) {
 	for {
-		sp, err := startInit(flags, &p.Spec, prog, appAt, stdio, fast)
+		sp, err := startInit(flags, &p.Spec, prog, appAt, stdio)
 		if err != nil {
 			return nil, nil, &ExitError{125, fmt.Errorf("starting sandbox for %s: %w", p.App, err)}
 		}

@@ -5,6 +5,7 @@ package sandbox
 import "C"
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -131,6 +132,24 @@ func prestartedWarm(pre *C.struct_nook_prestart) (body, fast []byte) {
 		fast = unsafe.Slice((*byte)(unsafe.Pointer(pre.fast)), int(pre.fast_len))
 	}
 	return body, fast
+}
+
+// storeWarm stores the warm record of the launch of plan p (run with
+// opts) that init sp runs, for the next launch: when the stored record's
+// body is another, or its fast section (fastlaunch.go) is. It runs after
+// the go-ahead, beside the app's start: building the fast section costs
+// a launch nothing there.
+func storeWarm(sp *spawn, p *Plan, opts Options) {
+	if sp.record == nil {
+		return
+	}
+	var fast []byte
+	if opts.Cgroup == nil {
+		fast = fastSection(p, opts.Warm)
+	}
+	if sp.stale || !bytes.Equal(fast, sp.storedFast) {
+		writeWarm(warmPath(), warmFile(fast, sp.record))
+	}
 }
 
 // maxWarmRecords is how many warm records a cache directory keeps:
