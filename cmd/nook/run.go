@@ -188,7 +188,6 @@ func compile(ref string, args []string, facts *witness.Log, adjust ...func(*prof
 			return nil, nil, err
 		}
 		facts.Lstat(home) // as it is now: made, and handed to the app's uid
-
 	}
 	if prof.Image != profiles.ImageHost && prof.Filesystem.Root != profiles.Ephemeral {
 		if _, err := host.PrepareRoot(prof.ID()); err != nil {
