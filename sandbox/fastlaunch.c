@@ -31,7 +31,7 @@ extern char **environ;
 
 // ---- encoding (the same as witness/witness.go and fastlaunch.go)
 
-void nook_out_bytes(struct nook_out *o, const void *p, size_t n) {
+static void out_bytes(struct nook_out *o, const void *p, size_t n) {
 	if (o->failed)
 		return;
 	if (o->n + n > o->cap) {
@@ -52,7 +52,7 @@ void nook_out_bytes(struct nook_out *o, const void *p, size_t n) {
 
 static void out_u32(struct nook_out *o, uint32_t v) {
 	unsigned char b[4] = {v, v >> 8, v >> 16, v >> 24};
-	nook_out_bytes(o, b, 4);
+	out_bytes(o, b, 4);
 }
 
 static void out_u64(struct nook_out *o, uint64_t v) {
@@ -63,13 +63,13 @@ static void out_u64(struct nook_out *o, uint64_t v) {
 static void out_str(struct nook_out *o, const char *s) {
 	size_t n = strlen(s);
 	out_u32(o, (uint32_t)n);
-	nook_out_bytes(o, s, n);
+	out_bytes(o, s, n);
 }
 
 void nook_put_fact(struct nook_out *o, char op, const char *path) {
 	struct stat st;
 	int r = op == 'l' ? lstat(path, &st) : stat(path, &st);
-	nook_out_bytes(o, &op, 1);
+	out_bytes(o, &op, 1);
 	out_str(o, path);
 	out_u32(o, r < 0 ? (uint32_t)errno : 0);
 	if (r < 0)
@@ -447,7 +447,7 @@ static int wait_init(int pid) {
 static void __attribute__((noreturn)) supervise(struct launch *l, int sigfd) {
 	char buf[8192];
 	size_t have = 0;
-	int lines = 0, code = -1;
+	int lines = 0;
 	struct pollfd p[2] = {{.fd = l->status_fd, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
 	for (;;) {
 		if (poll(p, sigfd >= 0 ? 2 : 1, -1) < 0) {
@@ -486,11 +486,10 @@ static void __attribute__((noreturn)) supervise(struct launch *l, int sigfd) {
 				_exit(c);
 			}
 			if (strncmp(buf, "exit ", 5) == 0) {
-				code = atoi(buf + 5);
 				// Init waits for the go descriptor to close, which
 				// this process's exit does, and then ends the sandbox.
 				remove_record(l);
-				_exit(code);
+				_exit(atoi(buf + 5));
 			}
 			size_t used = nl + 1 - buf;
 			memmove(buf, nl + 1, have - used);

@@ -14,8 +14,6 @@ struct nook_out {
 	int failed;
 };
 
-void nook_out_bytes(struct nook_out *o, const void *p, size_t n);
-
 // nook_reader reads what nook_out wrote: p moves towards end.
 struct nook_reader {
 	const unsigned char *p, *end;

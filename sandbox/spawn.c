@@ -236,28 +236,27 @@ static int write_proc(int pid, const char *name, const char *s, size_t n) {
 // payload. It returns 0 if the child was left untouched (no usable
 // record), 1 if it now runs the record, -1 if it is half set up and must
 // go.
-static int speculate(int pid, int sync_fd, const struct warm *wp) {
-	struct warm w = *wp;
+static int speculate(int pid, int sync_fd, const struct warm *w) {
 	// The payload must fit in the pipe, or the write would wait for the
 	// child to read it.
-	size_t need = sizeof(struct nook_payload) + w.prog_len;
+	size_t need = sizeof(struct nook_payload) + w->prog_len;
 	if (need > 65536 && fcntl(sync_fd, F_SETPIPE_SZ, (int)need) < 0)
 		return 0;
-	if (!w.root && write_proc(pid, "setgroups", "deny", 4) < 0)
+	if (!w->root && write_proc(pid, "setgroups", "deny", 4) < 0)
 		return 0; // nothing written yet: the launcher can still do it
-	if (write_proc(pid, "gid_map", w.gid_map, w.gid_map_len) < 0)
-		return w.root ? 0 : -1;
-	if (write_proc(pid, "uid_map", w.uid_map, w.uid_map_len) < 0)
+	if (write_proc(pid, "gid_map", w->gid_map, w->gid_map_len) < 0)
+		return w->root ? 0 : -1;
+	if (write_proc(pid, "uid_map", w->uid_map, w->uid_map_len) < 0)
 		return -1;
 	struct nook_payload p = {
 		.set_ids = 1,
-		.drop_groups = w.root,
-		.uid = w.uid,
-		.gid = w.gid,
+		.drop_groups = w->root,
+		.uid = w->uid,
+		.gid = w->gid,
 		.speculative = 1,
-		.prog_len = w.prog_len,
+		.prog_len = w->prog_len,
 	};
-	struct iovec iov[2] = {{&p, sizeof p}, {(void *)w.prog, w.prog_len}};
+	struct iovec iov[2] = {{&p, sizeof p}, {(void *)w->prog, w->prog_len}};
 	return writev(sync_fd, iov, 2) == (ssize_t)need ? 1 : -1;
 }
 

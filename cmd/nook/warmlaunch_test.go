@@ -139,13 +139,15 @@ func threads(t *testing.T, pid int) int {
 }
 
 // A warm launch does what a regular one does: the app's streams, its exit
-// status, the lockdown (invariants 2 and 3), the state record that nook ps
+// status, its identity and the host's hidden secrets (invariants 1 and 4),
+// the lockdown (invariants 2 and 3), the state record that nook ps
 // lists (with the sequence number after the app's other instances) and
 // its removal at the end.
 func TestWarmLaunch(t *testing.T) {
 	e := newStateE2E(t)
 	p, gate := e.gated("warm", "", "ephemeral", "",
-		`grep -E "^(NoNewPrivs|Seccomp|CapInh|CapPrm|CapEff|CapBnd|CapAmb):" /proc/self/status; echo to stderr >&2; exit 3`)
+		`grep -E "^(Uid|Gid|NoNewPrivs|Seccomp|CapInh|CapPrm|CapEff|CapBnd|CapAmb):" /proc/self/status; `+
+			`test -f /etc/shadow && echo shadow visible; echo to stderr >&2; exit 3`)
 	store, err := state.Open(e.runDir)
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +210,16 @@ func TestWarmLaunch(t *testing.T) {
 		}
 		if got := l.stderr.String(); got != "to stderr\n" {
 			t.Errorf("launch %d: stderr %q, want the app's alone", i, got)
+		}
+		// Invariants 1 and 4: the app's ids (the same inside and
+		// outside) are not root's, and the host's secrets are masked
+		// (/dev/null is bound over them: not a regular file).
+		out := l.stdout.String()
+		if !strings.Contains(out, "Uid:\t") || strings.Contains(out, "Uid:\t0\t") || strings.Contains(out, "Gid:\t0\t") {
+			t.Errorf("launch %d: the app's ids are root's, or missing:\n%s", i, out)
+		}
+		if strings.Contains(out, "shadow visible") {
+			t.Errorf("launch %d: the app sees /etc/shadow", i)
 		}
 		for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2", "CapInh:\t0000000000000000", "CapPrm:\t0000000000000000",
 			"CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000"} {
